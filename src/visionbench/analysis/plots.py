@@ -1,0 +1,101 @@
+"""Pictures a reader would rather look at than read: confusion matrices, galleries, curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _show(ax, img: torch.Tensor) -> None:
+    img = img.detach().float().clamp(0, 1).cpu()
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(img.permute(1, 2, 0).numpy())
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def confusion_matrix_png(cm: torch.Tensor, names: list[str], path: Path) -> Path:
+    k = cm.shape[0]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1.0 + 0.45 * k))
+    ax.imshow(cm.numpy(), cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            v = int(cm[i, j])
+            if v:
+                color = "white" if v > cm.max() / 2 else "black"
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix (test split)")
+    return _save(fig, path)
+
+
+def misclassified_png(images, target, logits, names, path: Path, limit: int = 16) -> Path:
+    pred = logits.argmax(1)
+    wrong = (pred != target).nonzero().flatten()[:limit].tolist()
+    cols = max(1, min(8, len(wrong)))
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        _show(ax, images[i])
+        ax.axis("on")
+        ax.set_title(f"{names[target[i]]}→{names[pred[i]]}", fontsize=8, color="crimson")
+    if not wrong:
+        axes[0, 0].text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
+    fig.suptitle("misclassified test images (true→predicted)", fontsize=9)
+    return _save(fig, path)
+
+
+def triptych_png(rows, titles, path: Path) -> Path:
+    fig, axes = plt.subplots(
+        len(rows), len(titles), figsize=(3.2 * len(titles), 2.6 * len(rows)), squeeze=False
+    )
+    for r, imgs in enumerate(rows):
+        for c, img in enumerate(imgs):
+            _show(axes[r, c], img)
+            if r == 0:
+                axes[r, c].set_title(titles[c])
+    return _save(fig, path)
+
+
+def image_grid_png(images: torch.Tensor, path: Path, nrow: int = 8, title: str = "") -> Path:
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=1, pad_value=1)
+    fig, ax = plt.subplots(figsize=(0.5 * nrow + 1, 0.5 * (-(-len(images) // nrow)) + 1))
+    _show(ax, grid)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def curves_png(history: list[dict], keys: list[str], path: Path, title: str = "") -> Path:
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    epochs = [r["epoch"] for r in history]
+    for k in keys:
+        ys = [r.get(k) for r in history]
+        if any(y is not None for y in ys):
+            ax.plot(epochs, ys, marker=".", label=k)
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,75 @@
+"""The `visionbench` command. Each subcommand lives in its own module with a `register(sub)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .. import __version__
+from ..errors import VisionbenchError
+
+# Modules under visionbench.cli that add subcommands; a missing one is skipped, so a feature
+# branch can add its module and this line independently.
+COMMAND_MODULES = [
+    "train",
+    "listing",
+    "bench",
+    "datasets",
+    "metrics",
+    "profile",
+    "runs",
+    "export",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="visionbench",
+        description="Train, evaluate and compare the architecture families of the review "
+        "'Neural Networks in Image Processing' on its tasks, datasets and metrics, offline.",
+        epilog="Start with: visionbench bench (the review suite) or "
+        "visionbench train classification --model lenet5 --data digits. "
+        "Each command has --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"visionbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except VisionbenchError as e:
+        print(f"visionbench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("visionbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or an unexpected failure: one line, traceback on --debug
+        if args.debug or os.environ.get("VISIONBENCH_DEBUG"):
+            raise
+        print(
+            f"visionbench: error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

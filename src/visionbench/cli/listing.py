@@ -1,0 +1,55 @@
+"""visionbench list families|models|datasets|metrics|tasks|suites."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import api
+from .common import print_json, print_table
+
+COLUMNS = {
+    "families": [
+        "key",
+        "name",
+        "characteristics",
+        "strengths",
+        "limitations",
+        "applications",
+        "citation",
+    ],
+    "models": ["name", "family", "tasks", "source", "default_img_size", "description"],
+    "datasets": ["name", "tasks", "format", "embedded", "description", "how_to_point"],
+    "metrics": ["name", "task", "definition", "settings", "reference", "equation"],
+    "tasks": ["name", "description", "ranking_metric", "models", "datasets"],
+    "suites": ["name", "description", "jobs"],
+}
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = api.list_entries(args.what)
+    for key in ("family", "task"):
+        value = getattr(args, key, None)
+        if value:
+            rows = [r for r in rows if value == r.get(key) or value in (r.get(key + "s") or [])]
+    if args.json:
+        print_json(rows)
+    else:
+        columns = [c for c in COLUMNS[args.what] if any(c in r for r in rows)] or COLUMNS[args.what]
+        extra = [c for c in ("params", "gflops") if any(c in r for r in rows)]
+        print_table(
+            rows, columns[:2] + extra + columns[2:], title=f"visionbench {args.what} ({len(rows)})"
+        )
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "list",
+        help="list families, models, datasets, metrics, tasks or suites",
+        description="Print a registry as a table, or as JSON with --json.",
+    )
+    p.add_argument("what", choices=list(COLUMNS))
+    p.add_argument("--family", help="models: only this family (e.g. capsule)")
+    p.add_argument("--task", help="models/datasets/metrics: only this task")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_list)

@@ -1,0 +1,159 @@
+"""visionbench train | eval | predict."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import api
+from ..config import TrainConfig, load_yaml
+from ..runs import RunDir
+from .common import console, parse_kv, print_json, print_table
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """Every TrainConfig option as a flag; flags default to None so YAML values survive."""
+    p.add_argument(
+        "task", nargs="?", help="classification | restoration | ... (see: visionbench list tasks)"
+    )
+    p.add_argument(
+        "-c", "--config", help="YAML file of options (e.g. a run's config.yaml); flags win"
+    )
+    p.add_argument("--model", help="model name (see: visionbench list models)")
+    p.add_argument("--data", help="dataset: NAME (embedded), NAME:PATH, or PATH (format detected)")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--split-seed", type=int, help="seed of the train/val/test split (default 0)")
+    p.add_argument("--out", help="folder for runs (default runs/)")
+    p.add_argument("--run-dir", help="exact run folder (default OUT/TASK/MODEL__DATA__sSEED)")
+    g = p.add_argument_group("training (default: the model's recipe for the data)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--optimizer", choices=["adamw", "adam", "sgd"])
+    g.add_argument("--schedule", choices=["cosine", "onecycle", "constant"])
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--augment", choices=["none", "shift", "flip_crop", "flip"])
+    g.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="stop training after this long, then evaluate",
+    )
+    g.add_argument(
+        "--patience", type=int, help="early stopping on the validation metric after N bad epochs"
+    )
+    g.add_argument(
+        "--resume", action="store_const", const=True, help="continue from the run's last checkpoint"
+    )
+    h = p.add_argument_group("hardware")
+    h.add_argument("--device", help="cpu | cuda | cuda:N | auto (default cpu)")
+    h.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    h.add_argument("--channels-last", action="store_const", const=True)
+    h.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    h.add_argument("--workers", type=int, help="data-loader worker processes (folder datasets)")
+    h.add_argument("--threads", type=int, help="CPU threads for torch")
+    m = p.add_argument_group("model, task and data options")
+    m.add_argument(
+        "--img-size", type=int, help="input size (default: the model's need for the data)"
+    )
+    m.add_argument(
+        "--degradation",
+        help="restoration: noise:SIGMA (0-255 scale) or sr:SCALE (default noise:25)",
+    )
+    m.add_argument(
+        "--model-arg", action="append", metavar="KEY=VALUE", help="passed to the model builder"
+    )
+    m.add_argument("--task-option", action="append", metavar="KEY=VALUE")
+    m.add_argument("--data-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--quiet", action="store_const", const=True, help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = load_yaml(args.config) if args.config else {}
+    cfg = TrainConfig.from_dict(values, source=args.config or "config")
+    names = TrainConfig.field_names()
+    for key, value in vars(args).items():
+        if key in names and value is not None:
+            setattr(cfg, key, value)
+    cfg.model_kwargs = {**cfg.model_kwargs, **parse_kv(args.model_arg, "--model-arg")}
+    cfg.task_options = {**cfg.task_options, **parse_kv(args.task_option, "--task-option")}
+    cfg.data_options = {**cfg.data_options, **parse_kv(args.data_option, "--data-option")}
+    if args.degradation:
+        cfg.task_options["degradation"] = args.degradation
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    result = api.train(cfg)
+    rows = [{"metric": k, "value": v} for k, v in result.metrics.items()]
+    print_table(
+        rows, ["metric", "value"], title=f"{cfg.model} · {cfg.task} · {cfg.data} · test split"
+    )
+    s = result.status
+    console.print(
+        f"{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s training. "
+        f"Run directory: [bold]{result.run_dir}[/bold]"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    metrics = api.evaluate(args.run_dir, device=args.device)
+    run = RunDir.open(args.run_dir)
+    saved = run.read_json(run.metrics)
+    if args.json:
+        print_json(metrics)
+        return 0
+    rows = [{"metric": k, "value": v, "saved": saved.get(k)} for k, v in metrics.items()]
+    print_table(
+        rows, ["metric", "value", "saved"], title=f"re-evaluated {args.run_dir} (test split)"
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    out = api.predict(args.run_dir, args.input, output=args.output, top=args.top)
+    if isinstance(out, list):
+        if args.json:
+            print_json([{"class": c, "probability": p} for c, p in out])
+        else:
+            print_table(
+                [{"class": c, "probability": p} for c, p in out],
+                ["class", "probability"],
+                title=str(args.input),
+            )
+    else:
+        console.print(f"restored image written to [bold]{out}[/bold]")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train one model on one dataset for one task",
+        description="Train a model and write a run directory (config.yaml, metrics.json, "
+        "history.csv, model.safetensors, status.json, samples/). Unset training options come "
+        "from the model's recipe for the data.",
+        epilog="Example: visionbench train classification --model lenet5 --data digits --seed 0",
+    )
+    add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="reload a run's weights and recompute its test metrics")
+    p.add_argument("run_dir")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "predict",
+        help="classify an image (top-k) or restore it (writes an image)",
+        description="Classification prints the top-k classes with probabilities; restoration "
+        "treats the input as already degraded (noisy or low-resolution) and writes the result.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True, help="image file (PNG, JPEG, ...)")
+    p.add_argument("--output", help="restoration: where to write (default INPUT_restored.png)")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,117 @@
+"""DatasetSpec, DataInfo, DataBundle and `load_dataset`: how a name (and a path) becomes splits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from ..errors import VisionbenchError
+from ..registry import Registry
+
+
+@dataclass
+class DataInfo:
+    """What a task and a model need to know about the data, saved with every run."""
+
+    name: str
+    task: str
+    in_chans: int
+    img_size: int  # native side length (square sets) or patch size (restoration)
+    num_classes: int = 0
+    class_names: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    split: str = ""  # how train/val/test were made, in words
+    scale: str = "small"  # small | medium | large: picks the model's recipe
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DataBundle:
+    info: DataInfo
+    train: Dataset
+    val: Dataset
+    test: Dataset
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset. `loader(task=..., root=..., split_seed=..., **options)` -> DataBundle."""
+
+    name: str
+    tasks: tuple[str, ...]
+    loader: Callable[..., DataBundle]
+    format: str
+    description: str
+    embedded: bool = False  # needs no path
+    license: str = ""
+    citation: str = ""
+    how_to_point: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("loader")
+        d["tasks"] = list(self.tasks)
+        return d
+
+
+def _load_datasets() -> None:
+    from . import embedded  # noqa: F401
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset", loader=_load_datasets)
+
+
+def register_dataset(name: str, **kw) -> Callable:
+    def wrap(loader):
+        DATASETS.add(name, DatasetSpec(name=name, loader=loader, **kw))
+        return loader
+
+    return wrap
+
+
+def parse_data_arg(data: str) -> tuple[str, Path | None]:
+    """`NAME`, `NAME:PATH` or a bare PATH (format detection is the formats module's job)."""
+    if ":" in data:
+        name, path = data.split(":", 1)
+        return name, Path(path).expanduser()
+    if data in DATASETS:
+        return data, None
+    p = Path(data).expanduser()
+    if p.exists() or "/" in data:
+        return "", p
+    return data, None
+
+
+def load_dataset(data: str, task: str, *, split_seed: int = 0, **options) -> DataBundle:
+    """Load a dataset by `NAME`, `NAME:PATH` or PATH for `task`, with deterministic splits."""
+    name, root = parse_data_arg(data)
+    if not name:
+        name = detect_format(root)
+    spec = DATASETS.get(name)
+    if task not in spec.tasks:
+        raise VisionbenchError(
+            f"dataset '{name}' does not serve task '{task}'; it serves: {', '.join(spec.tasks)}"
+        )
+    if root is None and not spec.embedded:
+        raise VisionbenchError(f"dataset '{name}' needs a path: --data {name}:PATH")
+    if root is not None and not root.exists():
+        raise VisionbenchError(f"dataset path not found: {root}")
+    return spec.loader(task=task, root=root, split_seed=split_seed, **options)
+
+
+def detect_format(root: Path | None) -> str:
+    """Guess a dataset's format from its layout; the formats module extends this."""
+    if root is None or not root.exists():
+        raise VisionbenchError(f"dataset path not found: {root}")
+    try:
+        from .formats import detect  # provided by the dataset-formats module when present
+    except ImportError:
+        raise VisionbenchError(
+            f"cannot detect the format of {root}; name it: --data NAME:{root}"
+        ) from None
+    return detect(root)

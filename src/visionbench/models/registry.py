@@ -1,0 +1,127 @@
+"""ModelSpec, Recipe and `create_model`: how a name becomes a network for a task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch.nn as nn
+
+from ..errors import VisionbenchError
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training hyper-parameters that suit a model on a size of data; they live next to the model."""
+
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    schedule: str = "cosine"  # cosine | onecycle | constant
+    warmup_epochs: float = 0.0
+    epochs: int = 10
+    batch_size: int = 64
+    augment: str = "none"  # none | shift | flip_crop
+    label_smoothing: float = 0.0
+    momentum: float = 0.9
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its family, the tasks it supports and how to build it.
+
+    `builder(task=..., num_classes=..., in_chans=..., img_size=..., **kw)` returns an nn.Module.
+    `recipes` maps a data scale ("small", "medium") to a Recipe, per task if the model has
+    several tasks: keys are "<task>/<scale>" or just "<scale>".
+    """
+
+    name: str
+    family: str
+    tasks: tuple[str, ...]
+    builder: Callable[..., nn.Module]
+    source: str = "visionbench"  # visionbench | timm:<name> | torchvision:<name>
+    description: str = ""
+    default_img_size: int = 32
+    min_img_size: int = 1
+    fixed_img_size: bool = False  # True when the architecture needs exactly default_img_size
+    recipes: dict[str, Recipe] = field(default_factory=dict)
+    card: str = ""  # notes a user must know (input resizing, missing pretrained losses, ...)
+
+    def recipe(self, task: str, scale: str = "small") -> Recipe:
+        for key in (f"{task}/{scale}", scale, f"{task}/small", "small"):
+            if key in self.recipes:
+                return self.recipes[key]
+        return Recipe()
+
+    def input_size(self, data_size: int) -> int:
+        """The size the transform resizes inputs to, given the dataset's native size."""
+        if self.fixed_img_size:
+            return self.default_img_size
+        return max(data_size, self.min_img_size)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "tasks": list(self.tasks),
+            "source": self.source,
+            "description": self.description,
+            "default_img_size": self.default_img_size,
+            "min_img_size": self.min_img_size,
+            "card": self.card,
+        }
+
+
+def _load_models() -> None:
+    from . import _all  # noqa: F401  (imports every model file, which registers itself)
+
+
+MODELS: Registry[ModelSpec] = Registry("model", loader=_load_models)
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    tasks: tuple[str, ...] | list[str],
+    **kw,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator in timm's style: `@register_model("lenet5", family="classic_cnn", tasks=[...])`."""
+    from ..families import FAMILIES
+
+    FAMILIES.get(family)  # fail at import time on a typo
+
+    def wrap(builder):
+        MODELS.add(
+            name, ModelSpec(name=name, family=family, tasks=tuple(tasks), builder=builder, **kw)
+        )
+        return builder
+
+    return wrap
+
+
+def create_model(
+    name: str,
+    task: str | None = None,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    img_size: int | None = None,
+    **kw,
+) -> nn.Module:
+    """Build any registered model for a task; errors say which tasks the model does support."""
+    spec = MODELS.get(name)
+    task = task or spec.tasks[0]
+    if task not in spec.tasks:
+        raise VisionbenchError(
+            f"model '{name}' does not support task '{task}'; it supports: {', '.join(spec.tasks)}"
+        )
+    size = img_size or spec.default_img_size
+    if size < spec.min_img_size:
+        raise VisionbenchError(
+            f"model '{name}' needs inputs of at least {spec.min_img_size}px, got {size}px"
+        )
+    return spec.builder(task=task, num_classes=num_classes, in_chans=in_chans, img_size=size, **kw)
