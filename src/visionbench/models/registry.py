@@ -50,6 +50,9 @@ class ModelSpec:
     fixed_img_size: bool = False  # True when the architecture needs exactly default_img_size
     recipes: dict[str, Recipe] = field(default_factory=dict)
     card: str = ""  # notes a user must know (input resizing, missing pretrained losses, ...)
+    # Jobs of the review suite for this model: TrainConfig overrides, optionally with "task" and
+    # "data" (default: one job per supported task on that task's embedded dataset).
+    bench_jobs: tuple[dict, ...] = ()
 
     def recipe(self, task: str, scale: str = "small") -> Recipe:
         for key in (f"{task}/{scale}", scale, f"{task}/small", "small"):
