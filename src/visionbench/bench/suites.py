@@ -1,10 +1,32 @@
-"""Suites: named lists of jobs (task, model, dataset, protocol). `review` is the default."""
+"""Suites: named lists of jobs (task, model, dataset, protocol). `review` is the default.
+
+The review suite is derived from the registries, not written by hand: every registered model on
+every task it suits, so a model that lands in the registry is benchmarked without touching this
+file. A model steers its own jobs through `ModelSpec.bench_jobs`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from ..errors import VisionbenchError
 from ..registry import Registry
+from ..runs import slug
+
+# Each task's default embedded dataset and task options in the review suite.
+DEFAULT_DATA: dict[str, tuple[str, dict]] = {
+    "classification": ("digits", {}),
+    "restoration": ("photos", {"degradation": "noise:25"}),
+    "generation": ("digits", {}),
+    "detection": ("shapes", {}),
+    "segmentation": ("shapes", {}),
+    "anomaly": ("textures", {}),
+}
+# Options that only shorten or lengthen training: they apply to --quick only, so --full keeps the
+# model's recipe. Everything else (task/data/model options, image size) applies to both modes.
+LENGTH_KEYS = {"epochs", "time_budget", "patience"}
 
 
 @dataclass(frozen=True)
@@ -13,12 +35,21 @@ class Job:
     model: str
     data: str
     seed: int = 0
-    quick: dict = field(default_factory=dict)  # overrides for --quick (2 CPU cores)
-    full: dict = field(default_factory=dict)  # overrides for --full (one GPU)
+    quick: dict = field(default_factory=dict)  # TrainConfig overrides for --quick (2 CPU cores)
+    full: dict = field(default_factory=dict)  # TrainConfig overrides for --full (one GPU)
+    variant: str = ""  # tells apart two jobs of one model on one dataset (e.g. sr2, noise25)
+
+    @property
+    def setting(self) -> str:
+        """Dataset plus protocol variant: what a leaderboard groups by."""
+        return f"{self.data}-{self.variant}" if self.variant else self.data
+
+    def run_name(self, seed: int) -> str:
+        return f"{self.model}__{slug(self.setting)}__s{seed}"
 
     @property
     def key(self) -> str:
-        return f"{self.task}/{self.model}__{self.data}__s{self.seed}"
+        return f"{self.task}/{self.run_name(self.seed)}"
 
     def overrides(self, quick: bool) -> dict:
         return dict(self.quick if quick else self.full)
@@ -28,7 +59,18 @@ class Job:
 class Suite:
     name: str
     description: str
-    jobs: tuple[Job, ...]
+    fixed_jobs: tuple[Job, ...] = ()
+    factory: Callable[[], tuple[list[Job], list[str]]] | None = None  # jobs + notes on what's missing
+
+    def expand(self) -> tuple[list[Job], list[str]]:
+        """The jobs and, for derived suites, notes on families/tasks that have no job yet."""
+        if self.factory is None:
+            return list(self.fixed_jobs), []
+        return self.factory()
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(self.expand()[0])
 
     def to_dict(self) -> dict:
         return {
@@ -40,22 +82,86 @@ class Suite:
 
 SUITES: Registry[Suite] = Registry("suite")
 
+
+def job_from_overrides(model: str, task: str, entry: dict) -> Job:
+    """A Job from a ModelSpec.bench_jobs entry (or a suite file row) of TrainConfig overrides."""
+    entry = dict(entry)
+    task = entry.pop("task", task)
+    default_data, default_opts = DEFAULT_DATA.get(task, ("", {}))
+    data = entry.pop("data", default_data)
+    seed = int(entry.pop("seed", 0))
+    quick, full = dict(entry.pop("quick", {})), dict(entry.pop("full", {}))
+    variant = str(entry.pop("variant", ""))
+    for k, v in entry.items():
+        quick.setdefault(k, v)
+        if k not in LENGTH_KEYS:
+            full.setdefault(k, v)
+    if data == default_data:
+        for mode in (quick, full):
+            mode["task_options"] = {**default_opts, **mode.get("task_options", {})}
+    degradation = quick.get("task_options", {}).get("degradation")
+    if not variant and degradation:
+        variant = degradation.replace(":", "")
+    return Job(task, model, data, seed, quick, full, variant)
+
+
+def review_jobs() -> tuple[list[Job], list[str]]:
+    """Every registered model on every task it suits, on that task's embedded dataset."""
+    from ..data.registry import DATASETS
+    from ..families import FAMILIES
+    from ..models.registry import MODELS
+    from ..tasks.base import TASKS
+
+    jobs: list[Job] = []
+    notes: list[str] = []
+    for spec in MODELS:
+        entries = list(spec.bench_jobs) or [{"task": t} for t in spec.tasks]
+        for entry in entries:
+            job = job_from_overrides(spec.name, entry.get("task", spec.tasks[0]), entry)
+            if job.task not in TASKS:
+                notes.append(f"{spec.name}: task '{job.task}' is not implemented yet")
+            elif not job.data or job.data not in DATASETS:
+                notes.append(f"{spec.name}/{job.task}: dataset '{job.data}' is not registered yet")
+            else:
+                jobs.append(job)
+    covered = {(MODELS.get(j.model).family, j.task) for j in jobs}
+    for fam in FAMILIES:
+        missing = [t for t in fam.tasks if (fam.key, t) not in covered]
+        if missing:
+            notes.append(f"{fam.name}: no job for {', '.join(missing)} (no registered model)")
+    return jobs, notes
+
+
+def load_suite_file(path: str | Path) -> Suite:
+    """A suite from YAML: `name`, `description`, `jobs: [{task, model, data, ...overrides}]`."""
+    from ..config import load_yaml
+
+    d = load_yaml(path)
+    rows = d.get("jobs")
+    if not isinstance(rows, list) or not rows:
+        raise VisionbenchError(f"suite file {path} needs a non-empty list 'jobs'")
+    jobs = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or "model" not in row or "task" not in row:
+            raise VisionbenchError(f"suite file {path}: job {i + 1} needs 'task' and 'model'")
+        row = dict(row)
+        jobs.append(job_from_overrides(row.pop("model"), row["task"], row))
+    return Suite(str(d.get("name") or Path(path).stem), str(d.get("description", "")), tuple(jobs))
+
+
+def get_suite(name: str) -> Suite:
+    """A registered suite by name, or a suite YAML file by path."""
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        return load_suite_file(name)
+    return SUITES.get(name)
+
+
 SUITES.add(
     "review",
     Suite(
         "review",
-        "every family on every task it suits, on embedded data",
-        (
-            Job("classification", "lenet5", "digits"),
-            Job("classification", "resnet18", "digits", quick={"epochs": 8}),
-            Job(
-                "restoration",
-                "dae",
-                "photos",
-                quick={"task_options": {"degradation": "noise:25"}},
-                full={"task_options": {"degradation": "noise:25"}},
-            ),
-        ),
+        "every registered model on every task it suits, on embedded data",
+        factory=review_jobs,
     ),
 )
 SUITES.add(
@@ -64,12 +170,18 @@ SUITES.add(
         "smoke",
         "two tiny jobs that check the whole pipeline in seconds",
         (
-            Job("classification", "lenet5", "digits", quick={"epochs": 2}),
+            Job("classification", "lenet5", "digits", quick={"epochs": 2}, full={"epochs": 2}),
             Job(
                 "restoration",
                 "dae",
                 "photos",
-                quick={"epochs": 1, "data_options": {"patches_per_image": 16}},
+                quick={
+                    "epochs": 1,
+                    "data_options": {"patches_per_image": 16},
+                    "task_options": {"degradation": "noise:25"},
+                },
+                full={"epochs": 1, "task_options": {"degradation": "noise:25"}},
+                variant="noise25",
             ),
         ),
     ),
