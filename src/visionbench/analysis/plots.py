@@ -21,7 +21,7 @@ def _save(fig, path: Path) -> Path:
 def _show(ax, img: torch.Tensor) -> None:
     img = img.detach().float().clamp(0, 1).cpu()
     if img.shape[0] == 1:
-        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
     else:
         ax.imshow(img.permute(1, 2, 0).numpy())
     ax.set_xticks([])
@@ -57,7 +57,7 @@ def misclassified_png(images, target, logits, names, path: Path, limit: int = 16
     for ax, i in zip(axes.flat, wrong):
         _show(ax, images[i])
         ax.axis("on")
-        ax.set_title(f"{names[target[i]]}→{names[pred[i]]}", fontsize=8, color="crimson")
+        ax.set_title(f"{names[int(target[i])]}→{names[int(pred[i])]}", fontsize=8, color="crimson")
     if not wrong:
         axes[0, 0].text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
     fig.suptitle("misclassified test images (true→predicted)", fontsize=9)
@@ -97,5 +97,25 @@ def curves_png(history: list[dict], keys: list[str], path: Path, title: str = ""
     ax.set_xlabel("epoch")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def rate_distortion_png(
+    curves: dict[str, list[tuple[float, float, int]]], path: Path, raw_bpp: float | None = None
+) -> Path:
+    """PSNR against bits per pixel, one curve per codec; points are labelled with latent bits."""
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    for name, points in curves.items():
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, marker="o", label=name)
+        for x, y, bits in points:
+            ax.annotate(f"{bits}b", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    if raw_bpp:
+        ax.axvline(raw_bpp, color="gray", ls="--", lw=1, label=f"raw image ({raw_bpp:g} bpp)")
+    ax.set_xlabel("latent bits per pixel (uniform quantisation, no entropy coding)")
+    ax.set_ylabel("PSNR vs clean (dB)")
+    ax.set_title("rate vs distortion (test images)", fontsize=9)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path)

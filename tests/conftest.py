@@ -1,0 +1,37 @@
+"""Shared fixtures: small trained runs reused across tests so the suite stays fast."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def lenet_run(tmp_path_factory):
+    """LeNet-5 on digits with its real recipe: the foundation's accuracy acceptance run."""
+    import visionbench as vb
+
+    out = tmp_path_factory.mktemp("runs")
+    return vb.train(task="classification", model="lenet5", data="digits", out=str(out), quiet=True)
+
+
+@pytest.fixture(scope="session")
+def dae_run(tmp_path_factory):
+    """A short denoising-autoencoder run (a few epochs on few patches)."""
+    import visionbench as vb
+
+    out = tmp_path_factory.mktemp("runs")
+    return vb.train(
+        task="restoration",
+        model="dae",
+        data="photos",
+        out=str(out),
+        quiet=True,
+        epochs=8,
+        batch_size=16,
+        data_options={"patches_per_image": 64, "patch_size": 32},
+        task_options={"degradation": "noise:25"},
+    )

@@ -1,0 +1,218 @@
+"""The foundation's promises: registries, one trainer for two tasks, runs, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import visionbench as vb
+from visionbench.cli import main
+from visionbench.errors import UnknownNameError, VisionbenchError
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+def test_families_are_the_reviews_ten_rows():
+    keys = [f.key for f in vb.FAMILIES]
+    assert keys == [
+        "classic_cnn", "modern_cnn", "mobile_cnn", "classic_autoencoder", "modern_autoencoder",
+        "classic_gan", "gan_diffusion", "capsule", "vit", "hybrid",
+    ]  # fmt: skip
+    for f in vb.FAMILIES:
+        assert f.characteristics and f.strengths and f.limitations and f.applications and f.citation
+
+
+def test_every_model_names_a_known_family_and_task():
+    for spec in vb.MODELS:
+        vb.FAMILIES.get(spec.family)
+        for task in spec.tasks:
+            assert task in vb.TASKS, f"{spec.name}: unknown task {task}"
+
+
+def test_unknown_names_list_valid_ones_with_a_suggestion():
+    with pytest.raises(UnknownNameError) as e:
+        vb.MODELS.get("lenet6")
+    assert "Did you mean 'lenet5'" in str(e.value) and "resnet18" in str(e.value)
+    with pytest.raises(UnknownNameError, match="Did you mean 'digits'"):
+        vb.load_dataset("digit", "classification")
+
+
+def test_model_that_does_not_support_the_task_says_which_it_does(capsys):
+    assert cli("train", "restoration", "--model", "lenet5", "--data", "photos") == 2
+    err = capsys.readouterr().err
+    assert "does not support task 'restoration'" in err and "classification" in err
+    assert "Traceback" not in err
+
+
+def test_list_json_matches_registries(capsys):
+    for what, registry in (
+        ("families", vb.FAMILIES),
+        ("models", vb.MODELS),
+        ("datasets", vb.DATASETS),
+    ):
+        assert cli("list", what, "--json") == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {r.get("key", r.get("name")) for r in rows} == set(registry.names())
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli("--version")
+    assert e.value.code == 0 and vb.__version__ in capsys.readouterr().out
+    for command in ("train", "eval", "predict", "list", "bench"):
+        with pytest.raises(SystemExit) as e:
+            cli(command, "--help")
+        assert e.value.code == 0
+        assert "usage: visionbench " + command in capsys.readouterr().out
+
+
+def test_create_model_for_both_tasks():
+    net = vb.create_model("lenet5", task="classification", num_classes=7, in_chans=3)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 7)
+    dae = vb.create_model("dae", task="restoration", in_chans=3)
+    assert dae(torch.rand(1, 3, 48, 64)).shape == (1, 3, 48, 64)
+
+
+def test_lenet5_reaches_97_percent_on_digits(lenet_run):
+    m = lenet_run.metrics
+    assert m["accuracy"] >= 0.97
+    assert m["accuracy"] > m["chance_accuracy"] + 0.5
+    run = Path(lenet_run.run_dir)
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "history.csv",
+        "model.safetensors",
+        "status.json",
+        "run.json",
+    ):
+        assert (run / name).exists(), name
+    assert json.loads((run / "status.json").read_text())["status"] == "done"
+    assert (run / "samples" / "confusion_matrix.png").stat().st_size > 1000
+    info = json.loads((run / "run.json").read_text())["data"]
+    assert info["sizes"] == {"train": 1257, "val": 180, "test": 360}  # stratified 70/10/20 of 1,797
+
+
+def test_history_has_loss_and_validation_metric_per_epoch(lenet_run):
+    import csv
+
+    rows = list(csv.DictReader((Path(lenet_run.run_dir) / "history.csv").open()))
+    assert len(rows) == lenet_run.status["epochs"]
+    assert {"epoch", "train_loss", "val_accuracy", "lr"} <= set(rows[0])
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def test_eval_reproduces_the_saved_test_metrics(lenet_run, capsys):
+    again = vb.evaluate(lenet_run.run_dir)
+    assert again == pytest.approx(lenet_run.metrics, abs=1e-9)
+    assert cli("eval", str(lenet_run.run_dir), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == lenet_run.metrics["accuracy"]
+
+
+def test_predict_prints_top5_for_a_digit_image(lenet_run, tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from visionbench.api import write_image
+
+    d = load_digits()
+    img = torch.tensor(d.images[0] / 16.0, dtype=torch.float32)[None]
+    path = write_image(img, tmp_path / "digit.png")
+    top = vb.predict(lenet_run.run_dir, path)
+    assert len(top) == 5 and top[0][0] == str(d.target[0])
+    assert sum(p for _, p in top) <= 1.0 + 1e-6
+    assert cli("predict", str(lenet_run.run_dir), "--input", str(tmp_path / "missing.png")) == 2
+    assert "input image not found" in capsys.readouterr().err
+
+
+def test_denoiser_beats_the_noisy_input_and_predict_writes_an_image(dae_run, tmp_path):
+    m = dae_run.metrics
+    assert (
+        m["psnr"] > m["noisy_psnr"] + 0.5
+    )  # the full recipe gives about +4.6 dB; this is 8 short epochs
+    assert 0 < m["ssim"] <= 1 and m["ssim"] > m["noisy_ssim"]
+    from visionbench.api import write_image
+
+    noisy = (torch.rand(3, 40, 44) * 0.8 + 0.1 + 0.1 * torch.randn(3, 40, 44)).clamp(0, 1)
+    src = write_image(noisy, tmp_path / "noisy.png")
+    out = vb.predict(dae_run.run_dir, src)
+    from PIL import Image
+
+    assert Image.open(out).size == (44, 40)
+
+
+def test_same_seed_gives_identical_metrics_json(tmp_path):
+    args = dict(task="classification", model="lenet5", data="digits", epochs=2, quiet=True)
+    a = vb.train(run_dir=str(tmp_path / "a"), **args)
+    b = vb.train(run_dir=str(tmp_path / "b"), **args)
+    assert (a.run_dir / "metrics.json").read_bytes() == (b.run_dir / "metrics.json").read_bytes()
+    c = vb.train(run_dir=str(tmp_path / "c"), seed=1, **args)
+    assert c.metrics != a.metrics
+
+
+def test_yaml_config_roundtrip_and_flags_win(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert cli("train", "classification", "--model", "lenet5", "--data", "digits", "--epochs", "1",
+               "--run-dir", str(run), "--quiet") == 0  # fmt: skip
+    saved = (run / "config.yaml").read_text()
+    assert "epochs: 1" in saved and "lr: 0.002" in saved  # the recipe's values are resolved
+    again = tmp_path / "r2"
+    assert cli("train", "-c", str(run / "config.yaml"), "--run-dir", str(again), "--quiet") == 0
+    assert (run / "metrics.json").read_bytes() == (again / "metrics.json").read_bytes()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1\n")
+    assert cli("train", "-c", str(bad)) == 2
+    assert "invalid YAML" in capsys.readouterr().err
+
+
+def test_time_budget_stops_cleanly_and_still_evaluates(tmp_path):
+    r = vb.train(task="classification", model="lenet5", data="digits", epochs=50, time_budget=0.5,
+                 run_dir=str(tmp_path / "t"), quiet=True)  # fmt: skip
+    assert r.status["stopped"] == "time_budget" and r.status["epochs"] < 50
+    assert 0 <= r.metrics["accuracy"] <= 1
+
+
+def test_resume_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):
+    base = [sys.executable, "-m", "visionbench", "train", "classification", "--model", "lenet5",
+            "--data", "digits", "--epochs", "12", "--quiet"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    full = tmp_path / "full"
+    subprocess.run([*base, "--run-dir", str(full)], check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "--run-dir", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    state = killed / "checkpoint" / "state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    subprocess.run(
+        [*base, "--run-dir", str(killed), "--resume"], check=True, env=env, capture_output=True
+    )
+    assert (killed / "metrics.json").read_bytes() == (full / "metrics.json").read_bytes()
+    assert (killed / "history.csv").read_text() == (full / "history.csv").read_text()
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, capsys):
+    assert cli("eval", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "not a run directory" in err and "Traceback" not in err
+    assert (
+        cli("train", "classification", "--model", "lenet5", "--data", "digits:/no/such/path") != 0
+    )
+    assert "/no/such/path" in capsys.readouterr().err
+    with pytest.raises(VisionbenchError, match="degradation"):
+        vb.train(task="restoration", model="dae", data="photos", task_options={"degradation": "blur:3"},
+                 run_dir=str(tmp_path / "x"), quiet=True)  # fmt: skip
