@@ -1,3 +1,6 @@
 """Imports every model file so each registers itself; add new model files here."""
 
+# ruff: noqa: I001  (one import line per issue keeps parallel edits from colliding)
+
 from . import autoencoder, lenet, timm_zoo  # noqa: F401
+from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (issue 3: classification families)
