@@ -15,6 +15,7 @@ import torch
 
 from .config import TrainConfig, load_yaml, save_yaml
 from .data.registry import DATASETS, DataInfo, load_dataset
+from .engine import distributed
 from .engine.checkpoint import load_weights
 from .engine.trainer import Trainer, seed_everything
 from .environment import describe, resolve_device
@@ -92,7 +93,7 @@ def _setup_torch(cfg: TrainConfig, device: torch.device) -> None:
 def prepare_run(cfg: TrainConfig):
     """Everything a run needs before the loop: spec, task, data, recipe and the model."""
     spec = _check_names(cfg)
-    device = resolve_device(cfg.device)
+    device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device
     _setup_torch(cfg, device)
     seed_everything(cfg.seed)
     bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
@@ -114,6 +115,9 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         if cfg.run_dir
         else default_run_dir(cfg.out, cfg.task, cfg.model, cfg.data, cfg.seed)
     )
+    if not distributed.is_main():  # other DDP ranks only train; rank 0 writes and evaluates
+        Trainer(task, model, bundle, recipe, cfg, run, device).fit()
+        return RunResult(run.path, {}, {})
     if not cfg.resume and run.path.exists():
         shutil.rmtree(run.checkpoint, ignore_errors=True)  # a fresh run never continues an old one
     run.create()
@@ -135,6 +139,7 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
             "data": bundle.info.to_dict(),
             "recipe": recipe.to_dict(),
             "seed": cfg.seed,
+            "world_size": distributed.world(),
             "ranking_metric": task.ranking_metric,
             "higher_is_better": task.higher_is_better,
             "command": " ".join(["visionbench", *sys.argv[1:]])
@@ -146,10 +151,11 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
     started = time.time()
     run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
     try:
-        fit = Trainer(task, model, bundle, recipe, cfg, run, device).fit()
+        trainer = Trainer(task, model, bundle, recipe, cfg, run, device)
+        fit = trainer.fit()
         model.eval()
         with torch.no_grad():
-            metrics = task.evaluate(model, bundle.test, device)
+            metrics = task.evaluate(trainer.eval_model, bundle.test, device)
         run.write_json(run.metrics, _clean(metrics))
         task.pictures(model, bundle, run.samples, device)
     except BaseException as e:

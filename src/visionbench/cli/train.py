@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import api
 from ..config import TrainConfig, load_yaml
+from ..engine import distributed
 from ..runs import RunDir
 from .common import console, parse_kv, print_json, print_table
 
@@ -51,6 +53,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     h.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
     h.add_argument("--workers", type=int, help="data-loader worker processes (folder datasets)")
     h.add_argument("--threads", type=int, help="CPU threads for torch")
+    h.add_argument(
+        "--devices",
+        type=int,
+        help="train data-parallel on N devices of this machine (launches torchrun itself)",
+    )
     m = p.add_argument_group("model, task and data options")
     m.add_argument(
         "--img-size", type=int, help="input size (default: the model's need for the data)"
@@ -84,7 +91,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if (getattr(args, "devices", None) or 1) > 1 and distributed.env_world() == 1:
+        argv, n = distributed.strip_devices(sys.argv[1:])
+        return distributed.launch(argv, n or args.devices)
+    if getattr(args, "cv", None) or getattr(args, "seeds", None):
+        return cmd_protocol(args, cfg)
     result = api.train(cfg)
+    if not distributed.is_main():  # rank 0 prints for all
+        return 0
     rows = [{"metric": k, "value": v} for k, v in result.metrics.items()]
     print_table(
         rows, ["metric", "value"], title=f"{cfg.model} · {cfg.task} · {cfg.data} · test split"
@@ -94,6 +108,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s training. "
         f"Run directory: [bold]{result.run_dir}[/bold]"
     )
+    return 0
+
+
+def cmd_protocol(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """--cv K or --seeds N: one run per fold/seed, then mean ± std and the 95% interval."""
+    from .. import protocols
+    from ..errors import VisionbenchError
+
+    if args.cv and args.seeds:
+        raise VisionbenchError("give --cv K or --seeds N, not both")
+
+    def progress(i, result):
+        name, value = next(iter(result.metrics.items()))
+        console.print(f"run {i + 1}: {name} {value:.4f}  {result.run_dir}")
+
+    if args.cv:
+        summary = protocols.cross_validate(cfg, args.cv, on_run=progress)
+    else:
+        summary = protocols.repeated_seeds(cfg, args.seeds, on_run=progress)
+    rows = [
+        {
+            "metric": name,
+            "mean ± std": f"{m['mean']:.4f} ± {m['std']:.4f}",
+            "95% CI": f"[{m['ci_low']:.4f}, {m['ci_high']:.4f}]",
+            "runs": m["n"],
+        }
+        for name, m in summary["metrics"].items()
+    ]
+    print_table(rows, ["metric", "mean ± std", "95% CI", "runs"], title=summary["protocol"])
+    console.print(f"Summary: [bold]{summary['summary_path']}[/bold]")
     return 0
 
 
@@ -137,6 +181,11 @@ def register(sub) -> None:
         epilog="Example: visionbench train classification --model lenet5 --data digits --seed 0",
     )
     add_train_options(p)
+    e = p.add_argument_group("evaluation protocol (default: one run on the fixed-seed holdout)")
+    e.add_argument(
+        "--cv", type=int, metavar="K", help="stratified K-fold cross-validation, one run per fold"
+    )
+    e.add_argument("--seeds", type=int, metavar="N", help="N runs with seeds SEED..SEED+N-1")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="reload a run's weights and recompute its test metrics")

@@ -2,6 +2,12 @@
 
 Seeded per epoch (the shuffle order and every random draw of epoch e depend on (seed, e) only),
 so a run resumed from its last checkpoint ends exactly where an uninterrupted run ends.
+
+Hardware speed lives here too: channels_last, torch.compile and DDP wrap the model once; step
+losses stay on the device and are read once per epoch (a per-step `.item()` is a device sync);
+under DDP the gradients are averaged by DDP, the epoch's training losses by one all-reduce, and
+validation runs on rank 0 on the whole set and is broadcast, so every rank takes the same
+early-stopping decision.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from ..data.registry import DataBundle
 from ..models.registry import Recipe
 from ..runs import RunDir
 from ..tasks.base import StepContext, Task
-from .batches import iterate, num_batches
+from . import distributed
+from .batches import TrainBatches
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights, unwrap
 from .optim import make_scheduler
 from .progress import Progress
@@ -49,17 +56,37 @@ class Trainer:
         cfg: TrainConfig,
         run: RunDir | None,
         device: torch.device,
-        shard: tuple[int, int] = (0, 1),
+        shard: tuple[int, int] | None = None,
     ):
         self.task, self.model, self.bundle, self.recipe = task, model, bundle, recipe
-        self.cfg, self.run, self.device, self.shard = cfg, run, device, shard
-        self.is_main = shard[0] == 0
+        self.cfg, self.run, self.device = cfg, run, device
+        self.shard = shard or (distributed.rank(), distributed.world())
+        self.is_main = self.shard[0] == 0
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        # eval_model: compiled but never DDP-wrapped (rank 0 evaluates alone);
+        # train_model: DDP around the module, compiled on top, as the DDP docs advise.
+        self.eval_model = torch.compile(model) if cfg.compile else model
+        ddp = distributed.wrap(model, device) if self.shard[1] > 1 else model
+        self.train_model = (
+            (torch.compile(ddp) if ddp is not model else self.eval_model) if cfg.compile else ddp
+        )
 
     def fit(self) -> FitResult:
         cfg, recipe, task = self.cfg, self.recipe, self.task
-        per_rank = len(self.bundle.train) // self.shard[1]
-        bs = min(recipe.batch_size, max(1, per_rank))
-        steps_per_epoch = num_batches(per_rank, bs, drop_last=True)
+        world = self.shard[1]
+        per_rank = len(self.bundle.train) // world
+        bs = min(max(1, recipe.batch_size // world), max(1, per_rank))  # batch_size is global
+        batches = TrainBatches(
+            self.bundle.train,
+            bs,
+            device=self.device,
+            workers=cfg.workers,
+            shard=self.shard,
+            channels_last=cfg.channels_last,
+            resident_bytes=RESIDENT_BYTES,
+        )
+        steps_per_epoch = len(batches)
         optimizers = task.optimizers(self.model, recipe)
         schedulers = [
             make_scheduler(o, recipe, steps_per_epoch * recipe.epochs) for o in optimizers
@@ -87,33 +114,24 @@ class Trainer:
         )
         with progress:
             for epoch in range(start_epoch, recipe.epochs):
-                seed_everything(cfg.seed * 100_003 + epoch)
-                ctx.generator.manual_seed(cfg.seed * 100_003 + epoch)
-                order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+                epoch_seed = cfg.seed * 100_003 + epoch
+                rank_seed = epoch_seed + 7919 * self.shard[0]  # rank 0 draws as a 1-process run
+                seed_everything(rank_seed)
+                ctx.generator.manual_seed(rank_seed)
+                order = torch.Generator().manual_seed(epoch_seed)  # shared: ranks split one order
                 self.model.train()
-                t0, sums, n = time.perf_counter(), {}, 0
-                for batch in iterate(
-                    self.bundle.train,
-                    bs,
-                    shuffle=True,
-                    generator=order,
-                    drop_last=True,
-                    workers=cfg.workers,
-                    device=self.device,
-                    shard=self.shard,
-                ):
+                t0, steps = time.perf_counter(), []
+                for batch in batches.epoch(order):
                     batch = task.augment(batch, ctx.generator)
-                    stats = task.train_step(ctx, self.model, batch)
+                    steps.append(task.train_step(ctx, self.train_model, batch))
                     ctx.step += 1
-                    n += 1
-                    for k, v in stats.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    progress.advance(loss=stats.get("loss"))
-                    if cfg.time_budget and elapsed + time.perf_counter() - t0 > cfg.time_budget:
+                    progress.advance()
+                    if cfg.time_budget and self._out_of_time(elapsed + time.perf_counter() - t0):
                         stopped = "time_budget"
                         break
-                elapsed += time.perf_counter() - t0
-                row = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, n) for k, v in sums.items()}}
+                means = distributed.mean_across_ranks(_epoch_means(steps), self.device)
+                elapsed += time.perf_counter() - t0  # after the read above: device work included
+                row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in means.items()}}
                 row["lr"] = optimizers[0].param_groups[0]["lr"]
                 val = self.validate()
                 row.update({f"val_{k}": v for k, v in val.items()})
@@ -128,10 +146,11 @@ class Trainer:
                             }
                     else:
                         bad_epochs += 1
+                loss = row.get("train_loss")
                 progress.note(
-                    f"epoch {epoch + 1}/{recipe.epochs} val {task.ranking_metric} {score:.4g}"
-                    if score is not None
-                    else f"epoch {epoch + 1}/{recipe.epochs}"
+                    f"epoch {epoch + 1}/{recipe.epochs}"
+                    + (f" loss {loss:.4g}" if loss is not None else "")
+                    + (f" val {task.ranking_metric} {score:.4g}" if score is not None else "")
                 )
                 if self.is_main and self.run is not None:
                     self.run.write_history(history)
@@ -152,13 +171,38 @@ class Trainer:
             unwrap(self.model).load_state_dict(best_state)
         if self.is_main and self.run is not None:
             save_weights(self.model, self.run.weights)
+        distributed.barrier()
         epochs_done = history[-1]["epoch"] if history else 0
         return FitResult(int(epochs_done), ctx.step, elapsed, stopped, history)
 
+    def _out_of_time(self, seconds: float) -> bool:
+        over = seconds > self.cfg.time_budget
+        return distributed.any_rank(over, self.device) if self.shard[1] > 1 else over
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        self.model.eval()
-        try:
-            return self.task.evaluate(self.model, self.bundle.val, self.device)
-        finally:
-            self.model.train()
+        """Rank 0 evaluates on the whole validation set; every rank gets its numbers."""
+        metrics = None
+        if self.is_main:
+            self.model.eval()
+            try:
+                metrics = self.task.evaluate(self.eval_model, self.bundle.val, self.device)
+            finally:
+                self.model.train()
+        return distributed.from_main(metrics) if self.shard[1] > 1 else metrics
+
+
+# Small in-memory training sets are copied to the accelerator once when they fit in this much.
+RESIDENT_BYTES = 4 << 30
+
+
+def _epoch_means(steps: list[dict]) -> dict:
+    """Mean of each step statistic; tensors are summed on their device, nothing read per step."""
+    out = {}
+    for k in steps[0] if steps else ():
+        vals = [s[k] for s in steps if k in s]
+        if isinstance(vals[0], torch.Tensor):
+            out[k] = torch.stack([v.detach().float() for v in vals]).mean()
+        else:
+            out[k] = sum(float(v) for v in vals) / len(vals)
+    return out

@@ -105,11 +105,14 @@ class Task(ABC):
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor: ...
 
-    def train_step(self, ctx: StepContext, model: nn.Module, batch: Any) -> dict[str, float]:
+    def train_step(
+        self, ctx: StepContext, model: nn.Module, batch: Any
+    ) -> dict[str, float | torch.Tensor]:
+        """Step statistics; return tensors, not `.item()` (a device sync per step)."""
         with ctx.autocast():
             loss = self.loss(model, batch)
         ctx.backward_step(loss)
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     # evaluation -----------------------------------------------------------------------------
     @abstractmethod
