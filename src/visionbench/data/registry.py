@@ -60,7 +60,7 @@ class DatasetSpec:
 
 
 def _load_datasets() -> None:
-    from . import embedded  # noqa: F401
+    from . import embedded, formats, synthetic  # noqa: F401
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", loader=_load_datasets)
