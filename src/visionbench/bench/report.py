@@ -1,74 +1,463 @@
-"""The suite report: results.json for tools, report.md for people."""
+"""The suite report: results.json for tools, report.md and a self-contained report.html for people.
+
+Every number comes from the run folders (run.json, metrics.json, profile.json, status.json,
+history.csv, samples/): the report measures, it never cites.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import statistics
 from pathlib import Path
 
 from ..families import FAMILIES
 from ..runs import RunDir
-from .suites import Suite
+
+CHALLENGE_NOTE = (
+    "Compute is measured for every run below. Robustness, interpretability, data efficiency and "
+    "bias are not measured by this suite yet."
+)
 
 
+# records ---------------------------------------------------------------------------------------
 def collect(suite_dir: Path) -> list[dict]:
-    """One record per run folder under the suite: config, metrics, status."""
+    """One record per run folder under the suite: what was run, its metrics, profile and status."""
     records = []
-    for status_file in sorted(suite_dir.glob("*/*/status.json")):
+    for status_file in sorted(Path(suite_dir).glob("*/*/status.json")):
         run = RunDir(status_file.parent)
         meta = run.read_json(run.path / "run.json")
+        status = run.status()
+        data = meta.get("data") or {}
+        parts = run.path.name.split("__")
+        config = _config(run)
         records.append(
             {
                 "run_dir": str(run.path),
+                "run": f"{run.path.parent.name}/{run.path.name}",
                 "task": meta.get("task", run.path.parent.name),
-                "model": meta.get("model", run.path.name.split("__")[0]),
-                "family": meta.get("family"),
-                "dataset": meta.get("dataset"),
-                "seed": meta.get("seed"),
-                "protocol": (meta.get("data") or {}).get("split"),
+                "model": meta.get("model", parts[0]),
+                "family": meta.get("family") or _family_of(parts[0]),
+                "dataset": meta.get("dataset") or (parts[1] if len(parts) > 1 else ""),
+                "setting": parts[1] if len(parts) > 2 else meta.get("dataset"),
+                "protocol": data.get("split"),
+                "data": data,
+                "seed": meta.get("seed", config.get("seed")),
                 "ranking_metric": meta.get("ranking_metric"),
+                "higher_is_better": meta.get("higher_is_better", True),
                 "metrics": run.read_json(run.metrics),
                 "profile": run.read_json(run.profile),
-                "status": run.status().get("status"),
-                "error": run.status().get("error"),
-                "train_seconds": run.status().get("train_seconds"),
+                "status": status.get("status"),
+                "error": status.get("error"),
+                "train_seconds": status.get("train_seconds"),
+                "wall_seconds": status.get("wall_seconds"),
+                "epochs": status.get("epochs"),
+                "stopped": status.get("stopped"),
+                "time_budget": config.get("time_budget"),
+                "command": status.get("command"),
+                "history": run.read_history(),
+                "samples": sorted(str(p) for p in run.samples.glob("*.png")),
             }
         )
     return records
 
 
-def write_report(suite: Suite, suite_dir: Path, quick: bool = True) -> Path:
-    records = collect(suite_dir)
-    (suite_dir / "results.json").write_text(json.dumps(records, indent=2) + "\n")
-    lines = [f"# visionbench report: suite `{suite.name}`", "", suite.description, ""]
-    lines += [
-        "## Table 1: families",
-        "",
-        "| family | review's strengths | measured best |",
-        "|---|---|---|",
-    ]
-    for fam in FAMILIES:
-        done = [r for r in records if r["family"] == fam.key and r["status"] == "done"]
-        best = ", ".join(
-            f"{r['task']}: {r['model']} {r['ranking_metric']}={r['metrics'].get(r['ranking_metric'], float('nan')):.4g}"
-            for r in done
+def _config(run: RunDir) -> dict:
+    import yaml
+
+    try:
+        return yaml.safe_load(run.config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _family_of(model: str) -> str | None:
+    from ..models.registry import MODELS
+
+    return MODELS.get(model).family if model in MODELS else None
+
+
+def public(record: dict) -> dict:
+    """The results.json form of a record (no history rows or picture paths)."""
+    keys = (
+        "task",
+        "model",
+        "family",
+        "dataset",
+        "setting",
+        "protocol",
+        "seed",
+        "ranking_metric",
+        "higher_is_better",
+        "metrics",
+        "profile",
+        "status",
+        "error",
+        "train_seconds",
+        "stopped",
+        "time_budget",
+        "command",
+        "run",
+    )
+    return {k: record.get(k) for k in keys}
+
+
+# statistics ------------------------------------------------------------------------------------
+def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float | None]:
+    """Mean and half-width of the t confidence interval over seeds (None for one value)."""
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return m, None
+    from scipy.stats import t
+
+    half = (
+        t.ppf(0.5 + level / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    )
+    return m, float(half)
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion measured on n test images."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def leaderboards(records: list[dict]) -> list[dict]:
+    """One board per (task, setting); rows are models, aggregated over seeds, best first."""
+    boards: dict[tuple, dict] = {}
+    for r in records:
+        b = boards.setdefault(
+            (r["task"], r["setting"]),
+            {
+                "task": r["task"],
+                "setting": r["setting"],
+                "metric": r["ranking_metric"],
+                "higher_is_better": r["higher_is_better"],
+                "groups": {},
+                "failed": [],
+            },
         )
-        lines.append(f"| {fam.name} | {fam.strengths} | {best or 'no runs yet'} |")
-    for task in sorted({r["task"] for r in records}):
-        rows = [r for r in records if r["task"] == task]
-        key = rows[0]["ranking_metric"] or ""
-        rows.sort(key=lambda r: -(r["metrics"].get(key) or float("-inf")))
-        lines += [
-            "",
-            f"## Leaderboard: {task} (ranked by {key})",
-            "",
-            f"| model | family | dataset | {key} | status |",
-            "|---|---|---|---|---|",
-        ]
-        for r in rows:
-            v = r["metrics"].get(key)
-            lines.append(
-                f"| {r['model']} | {r['family']} | {r['dataset']} | {'' if v is None else f'{v:.4g}'} | {r['status']} |"
+        if r["status"] != "done" or b["metric"] not in r["metrics"]:
+            b["failed"].append(r)
+            continue
+        b["groups"].setdefault(r["model"], []).append(r)
+    out = []
+    for b in boards.values():
+        rows = []
+        for model, runs in b["groups"].items():
+            vals = [float(r["metrics"][b["metric"]]) for r in runs]
+            mean, half = mean_ci(vals)
+            row = {
+                "model": model,
+                "family": runs[0]["family"],
+                "value": mean,
+                "seeds": len(runs),
+                "ci": f"± {half:.3g} (95% t, {len(runs)} seeds)" if half is not None else "",
+                "runs": runs,
+                "profile": runs[0]["profile"],
+            }
+            n_test = (runs[0]["data"].get("sizes") or {}).get("test", 0)
+            if half is None and b["metric"] == "accuracy" and n_test:
+                lo, hi = wilson(mean, n_test)
+                row["ci"] = f"[{lo:.3f}, {hi:.3f}] (95% Wilson, n={n_test})"
+            baseline = _baseline(runs[0]["metrics"], b["metric"])
+            row["baseline"] = baseline
+            row["budget_stop"] = any(r["stopped"] == "time_budget" for r in runs)
+            rows.append(row)
+        sign = -1 if b["higher_is_better"] else 1
+        rows.sort(key=lambda r: sign * r["value"])
+        b["rows"] = rows
+        out.append(b)
+    return sorted(out, key=lambda b: (b["task"], b["setting"] or ""))
+
+
+def _baseline(metrics: dict, key: str) -> str:
+    """The baseline the task stored beside its metric (noisy_psnr, bicubic_psnr_y, ...)."""
+    for k, v in metrics.items():
+        if k != key and k.endswith("_" + key) and isinstance(v, (int, float)):
+            return f"{k} = {v:.4g}"
+    return ""
+
+
+def family_rows(boards: list[dict]) -> list[dict]:
+    """Table 1: each family's claims beside its best measured result per task."""
+    rows = []
+    for fam in FAMILIES:
+        best = []
+        for b in boards:
+            mine = [r for r in b["rows"] if r["family"] == fam.key]
+            if mine:
+                best.append((b, mine[0]))
+        rows.append({"family": fam, "best": best})
+    return rows
+
+
+# figures ---------------------------------------------------------------------------------------
+def figures(boards: list[dict], fig_dir: Path) -> dict[str, list[tuple[str, bytes]]]:
+    """Per board: Pareto plots (quality vs latency, vs params) and training curves, as PNG bytes."""
+    from ..analysis.report_plots import curves_png, pareto_png
+
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[tuple[str, bytes]]] = {}
+    for b in boards:
+        key = f"{b['task']}-{b['setting']}"
+        figs = []
+        prof = [r for r in b["rows"] if r["profile"].get("latency_ms")]
+        if len(prof) >= 2:  # a frontier of one point says nothing
+            for cost, label, unit in (
+                (lambda p: p["latency_ms"]["median"], "latency", "CPU latency, batch 1 (ms)"),
+                (lambda p: p["params"] / 1e6, "params", "parameters (millions)"),
+            ):
+                png = pareto_png(
+                    [r["model"] for r in prof],
+                    [cost(r["profile"]) for r in prof],
+                    [r["value"] for r in prof],
+                    xlabel=unit,
+                    ylabel=b["metric"],
+                    higher_is_better=b["higher_is_better"],
+                    title=f"{b['task']} on {b['setting']}: {b['metric']} vs {label}",
+                )
+                figs.append((f"pareto-{label}", png))
+        series = {}
+        loss = {}
+        for r in b["rows"]:
+            h = r["runs"][0]["history"]
+            series[r["model"]] = [(row["epoch"], row.get(f"val_{b['metric']}")) for row in h]
+            loss[r["model"]] = [(row["epoch"], row.get("train_loss")) for row in h]
+        if any(series.values()):
+            figs.append(
+                (
+                    "curves-val",
+                    curves_png(series, f"validation {b['metric']}", f"{key}: validation curve"),
+                )
             )
-    path = suite_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+            figs.append(("curves-loss", curves_png(loss, "training loss", f"{key}: training loss")))
+        for name, png in figs:
+            (fig_dir / f"{key}-{name}.png").write_bytes(png)
+        out[key] = figs
+    return out
+
+
+def b64(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+# writing ---------------------------------------------------------------------------------------
+def fmt(v, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def context(suite_dir: Path, records: list[dict]) -> dict:
+    """Everything the templates need, computed once."""
+    from ..data.registry import DATASETS
+
+    meta = _read(suite_dir / "suite.json")
+    boards = leaderboards(records)
+    datasets: dict[str, dict] = {}
+    for r in records:
+        d = r["data"]
+        if not d:
+            continue
+        entry = datasets.setdefault(
+            d["name"],
+            {
+                "name": d["name"],
+                "tasks": set(),
+                "sizes": d.get("sizes", {}),
+                "split": d.get("split", ""),
+                "shape": f"{d.get('in_chans')}×{d.get('img_size')}²",
+                "classes": d.get("num_classes") or "–",
+                "description": "",
+                "license": "",
+            },
+        )
+        entry["tasks"].add(r["task"])
+        if d["name"] in DATASETS:
+            spec = DATASETS.get(d["name"])
+            entry["description"], entry["license"] = spec.description, spec.license
+    for d in datasets.values():
+        d["tasks"] = ", ".join(sorted(d["tasks"]))
+    best_cls = next((b for b in boards if b["task"] == "classification" and b["rows"]), None)
+    confusion = None
+    if best_cls:
+        top = best_cls["rows"][0]["runs"][0]
+        cm = Path(top["run_dir"]) / "samples" / "confusion_matrix.png"
+        confusion = {"run": top["run"], "path": cm} if cm.exists() else None
+    compute = sorted(
+        (r for r in records if r["profile"].get("latency_ms")),
+        key=lambda r: r["profile"]["latency_ms"]["median"],
+    )
+    return {
+        "meta": meta,
+        "records": records,
+        "boards": boards,
+        "families": family_rows(boards),
+        "datasets": sorted(datasets.values(), key=lambda d: d["name"]),
+        "confusion": confusion,
+        "compute": compute,
+        "failed": [r for r in records if r["status"] != "done"],
+        "challenge_note": CHALLENGE_NOTE,
+        "fmt": fmt,
+    }
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def write_report(suite_dir: Path, suite=None, quick: bool = True) -> Path:
+    """Write results.json, report.md and report.html into the suite folder; returns the HTML."""
+    suite_dir = Path(suite_dir)
+    records = collect(suite_dir)
+    (suite_dir / "results.json").write_text(
+        json.dumps([public(r) for r in records], indent=2, default=str) + "\n"
+    )
+    ctx = context(suite_dir, records)
+    figs = figures(ctx["boards"], suite_dir / "figures")
+    (suite_dir / "report.md").write_text(markdown(ctx, figs))
+    html = render_html(ctx, figs)
+    path = suite_dir / "report.html"
+    path.write_text(html)
     return path
+
+
+def render_html(ctx: dict, figs: dict) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("visionbench.bench", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["b64"] = b64
+    env.filters["fmt"] = fmt
+    env.filters["file_b64"] = lambda p: b64(Path(p).read_bytes())
+    env.filters["mb"] = lambda n: f"{n / 1e6:.3g} M" if n is not None else "–"
+    env.filters["gf"] = lambda n: _gflops(n)
+    return env.get_template("report.html.j2").render(**ctx, figs=figs)
+
+
+def _gflops(n) -> str:
+    if n is None:
+        return "–"
+    return f"{n / 1e9:.3g} G" if n >= 1e8 else f"{n / 1e6:.3g} M"
+
+
+def _measured(b: dict, row: dict) -> str:
+    p = row["profile"]
+    lat = p.get("latency_ms", {}).get("median")
+    tput = p.get("throughput", {}).get("images_per_s")
+    return (
+        f"{b['task']} ({b['setting']}): {row['model']} {b['metric']} {fmt(row['value'])}; "
+        f"{_params(p)} params, {_gflops(p.get('flops'))}FLOPs, "
+        f"{fmt(lat, 3)} ms, {fmt(tput, 3)} img/s"
+    )
+
+
+def _params(p: dict) -> str:
+    return f"{p['params'] / 1e6:.3g} M" if p.get("params") is not None else "–"
+
+
+def markdown(ctx: dict, figs: dict) -> str:
+    meta = ctx["meta"]
+    env = meta.get("environment", {})
+    L = [
+        f"# visionbench report: suite `{meta.get('suite', '')}`",
+        "",
+        f"{meta.get('description', '')}. Command: `{meta.get('command', '')}` "
+        f"({meta.get('mode', '')} mode, device {meta.get('device', '')}). Machine: "
+        f"{env.get('processor')}, {env.get('cpu_count')} CPUs, {env.get('threads')} torch threads, "
+        f"torch {env.get('torch')}. Latency is CPU batch-1 median unless the device says otherwise.",
+        "",
+        "## 1. Table 1 of the review: families, claims and measurements",
+        "",
+        "| family | review: characteristics | review: strengths | review: limitations | measured (best per task) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in ctx["families"]:
+        f = row["family"]
+        measured = "<br>".join(_measured(b, r) for b, r in row["best"]) or "no runs yet"
+        L.append(
+            f"| {f.name} | {f.characteristics} | {f.strengths} | {f.limitations} | {measured} |"
+        )
+    L += [
+        "",
+        "## 2. Table 2 of the review: datasets used",
+        "",
+        "| dataset | tasks | train | val | test | shape | classes | split |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in ctx["datasets"]:
+        s = d["sizes"]
+        L.append(
+            f"| {d['name']} | {d['tasks']} | {s.get('train', '–')} | {s.get('val', '–')} | "
+            f"{s.get('test', '–')} | {d['shape']} | {d['classes']} | {d['split']} |"
+        )
+    L += ["", "## 3. Leaderboards"]
+    for b in ctx["boards"]:
+        key = f"{b['task']}-{b['setting']}"
+        arrow = "higher is better" if b["higher_is_better"] else "lower is better"
+        L += [
+            "",
+            f"### {b['task']} on {b['setting']} (ranked by {b['metric']}, {arrow})",
+            "",
+            f"| # | model | family | {b['metric']} | interval | baseline | params | FLOPs | latency ms | note |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for i, r in enumerate(b["rows"], 1):
+            p = r["profile"]
+            L.append(
+                f"| {i} | {r['model']} | {r['family']} | {fmt(r['value'])} | {r['ci']} | "
+                f"{r['baseline']} | {_params(p)} | {_gflops(p.get('flops'))} | "
+                f"{fmt(p.get('latency_ms', {}).get('median'), 3)} | "
+                f"{'stopped by time budget' if r['budget_stop'] else ''} |"
+            )
+        for r in b["failed"]:
+            L.append(f"| – | {r['model']} | {r['family']} | failed | {r['error']} | | | | | |")
+        for name, _ in figs.get(key, []):
+            L.append(f"\n![{name}](figures/{key}-{name}.png)")
+    L += [
+        "",
+        "## 4. Compute (the review's compute challenge, measured)",
+        "",
+        ctx["challenge_note"],
+        "",
+        "| run | params | FLOPs/image | weights MiB | latency median ms | p90 ms | images/s (batch) | peak memory MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ctx["compute"]:
+        p = r["profile"]
+        L.append(
+            f"| {r['run']} | {_params(p)} | {_gflops(p.get('flops'))} | {fmt(p.get('weights_mb'), 3)} | "
+            f"{fmt(p['latency_ms']['median'], 3)} | {fmt(p['latency_ms']['p90'], 3)} | "
+            f"{fmt(p['throughput']['images_per_s'], 4)} ({p['throughput']['batch']}) | "
+            f"{fmt(p.get('peak_memory_mb'), 3)} |"
+        )
+    L += ["", "## 5. How every number was produced", ""]
+    L += [
+        "| run | seed | status | epochs | train s | budget s | stopped | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ctx["records"]:
+        L.append(
+            f"| {r['run']} | {r['seed']} | {r['status']} | {fmt(r['epochs'])} | "
+            f"{fmt(r['train_seconds'], 3)} | {fmt(r['time_budget'])} | {r['stopped'] or ''} | "
+            f"`{r['command'] or ''}` |"
+        )
+    if meta.get("notes"):
+        L += ["", "Not run yet:", ""] + [f"- {n}" for n in meta["notes"]]
+    return "\n".join(L) + "\n"

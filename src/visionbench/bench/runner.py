@@ -1,8 +1,16 @@
-"""Run a suite: each job in its own run folder, failures recorded, finished jobs skipped on rerun."""
+"""Run a suite: each job in its own run folder, failures recorded, finished jobs skipped on rerun.
+
+A killed suite loses nothing: finished jobs keep status "done" and are skipped, and an unfinished
+job resumes from its last per-epoch checkpoint. In quick mode every job gets a time budget sized
+so the whole suite fits the suite budget (10 minutes on 2 CPU cores by default).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -10,40 +18,94 @@ from ..config import TrainConfig
 from ..engine.progress import console
 from ..errors import VisionbenchError
 from ..runs import RunDir
-from .suites import SUITES, Job, Suite
+from .suites import Job, Suite, get_suite
+
+QUICK_SUITE_SECONDS = 480.0  # training + evaluation + profiling of the whole quick suite
+JOB_BUDGET_RANGE = (4.0, 60.0)  # seconds of training one quick job may get
+FIRST_OVERHEAD_GUESS = 8.0  # data, evaluation, pictures and profile of a job, before measuring
 
 
-def select(suite: Suite, only: dict[str, str] | None) -> list[Job]:
-    """Filter jobs by `family=...,task=...,model=...,data=...` (comma-separated values allowed)."""
+def select(jobs: list[Job], only: dict[str, str] | None) -> list[Job]:
+    """Filter jobs by `family=...,task=...,model=...,data=...` ('|' separates alternatives)."""
     from ..models.registry import MODELS
 
     if not only:
-        return list(suite.jobs)
-    jobs = []
-    for job in suite.jobs:
+        return list(jobs)
+    allowed = {"task", "model", "data", "family"}
+    unknown = set(only) - allowed
+    if unknown:
+        raise VisionbenchError(
+            f"--only takes family, task, model or data; got {', '.join(sorted(unknown))}"
+        )
+    out = []
+    for job in jobs:
         fields = {
             "task": job.task,
             "model": job.model,
             "data": job.data,
             "family": MODELS.get(job.model).family,
         }
-        unknown = set(only) - set(fields)
-        if unknown:
-            raise VisionbenchError(
-                f"--only takes family, task, model or data; got {', '.join(sorted(unknown))}"
-            )
-        if all(fields[k] in v.split("|") for k, v in only.items()):
-            jobs.append(job)
-    return jobs
+        if all(fields[k] in str(v).split("|") for k, v in only.items()):
+            out.append(job)
+    return out
 
 
 def job_config(job: Job, suite_dir: Path, seed: int, quick: bool, device: str) -> TrainConfig:
+    over = job.overrides(quick)
+    unknown = set(over) - TrainConfig.field_names()
+    if unknown:
+        raise VisionbenchError(
+            f"job {job.key}: unknown option(s) {', '.join(sorted(unknown))} in its overrides"
+        )
     cfg = TrainConfig(
         task=job.task, model=job.model, data=job.data, seed=seed, device=device, quiet=True
     )
-    cfg = dataclasses.replace(cfg, **job.overrides(quick))
-    cfg.run_dir = str(suite_dir / job.task / f"{job.model}__{job.data}__s{seed}")
+    cfg = dataclasses.replace(cfg, **over)
+    cfg.run_dir = str(suite_dir / job.task / job.run_name(seed))
     return cfg
+
+
+def train_command(cfg: TrainConfig) -> str:
+    """The `visionbench train` line that reruns one job (time budget included)."""
+    parts = ["visionbench", "train", cfg.task, "--model", cfg.model, "--data", cfg.data]
+    parts += ["--seed", str(cfg.seed)]
+    for name in ("epochs", "batch_size", "lr", "time_budget", "img_size"):
+        v = getattr(cfg, name)
+        if v is not None:
+            parts += [f"--{name.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
+    if cfg.device != "cpu":
+        parts += ["--device", cfg.device]
+    for k, v in cfg.task_options.items():
+        parts += ["--degradation", str(v)] if k == "degradation" else ["--task-option", f"{k}={v}"]
+    for k, v in cfg.data_options.items():
+        parts += ["--data-option", f"{k}={v}"]
+    for k, v in cfg.model_kwargs.items():
+        parts += ["--model-arg", f"{k}={v}"]
+    return shlex.join(parts)
+
+
+class Budget:
+    """Per-job training seconds that keep a quick suite inside its total time."""
+
+    def __init__(self, total: float | None, jobs: int):
+        self.total, self.left = total, jobs
+        self.start = time.time()
+        self.overheads: list[float] = []
+
+    def next(self, own: float | None) -> float | None:
+        if self.total is None:
+            return own
+        overhead = max(self.overheads[-3:], default=FIRST_OVERHEAD_GUESS)
+        remaining = self.total - (time.time() - self.start)
+        share = remaining / max(1, self.left) - overhead
+        lo, hi = JOB_BUDGET_RANGE
+        budget = round(min(hi, max(lo, share)), 1)
+        return min(budget, own) if own else budget
+
+    def finished(self, wall: float, train: float | None) -> None:
+        self.left -= 1
+        if train is not None:
+            self.overheads.append(max(0.0, wall - train))
 
 
 def run_suite(
@@ -55,39 +117,139 @@ def run_suite(
     only: dict[str, str] | None = None,
     seeds: int = 1,
     force: bool = False,
+    budget: float | None = None,
+    profile: bool = True,
+    command: str | None = None,
 ) -> Path:
-    """Run (or finish) a suite into OUT/<suite>/ and write its report; returns the suite folder."""
+    """Run (or finish) a suite into OUT/<suite>/ and write its report; returns report.html."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..environment import describe, resolve_device
     from .report import write_report
 
-    suite = SUITES.get(suite_name)
+    suite: Suite = get_suite(suite_name)
+    resolve_device(device)  # fail before any job on a bad --device
+    all_jobs, notes = suite.expand()
+    jobs = [(job, s) for job in select(all_jobs, only) for s in range(job.seed, job.seed + seeds)]
+    if not jobs:
+        raise VisionbenchError(f"no job of suite '{suite.name}' matches --only {only}")
     suite_dir = Path(out) / suite.name
     suite_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(job, s) for job in select(suite, only) for s in range(job.seed, job.seed + seeds)]
-    if not jobs:
-        raise VisionbenchError("no job of the suite matches --only")
+    if budget is None and quick:
+        budget = QUICK_SUITE_SECONDS
+    meta = {
+        "suite": suite.name,
+        "description": suite.description,
+        "notes": notes,
+        "command": command or shlex.join(["visionbench", *sys.argv[1:]]),
+        "mode": "quick" if quick else "full",
+        "device": device,
+        "seeds": seeds,
+        "suite_budget_seconds": budget,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": describe(resolve_device(device)),
+    }
+    _write_json(suite_dir / "suite.json", meta)
+    todo = [
+        (j, s)
+        for j, s in jobs
+        if force or RunDir(suite_dir / j.task / j.run_name(s)).status().get("status") != "done"
+    ]
+    plan = Budget(budget if quick else None, len(todo))
+    failed = 0
     started = time.time()
-    for i, (job, seed) in enumerate(jobs, 1):
-        cfg = job_config(job, suite_dir, seed, quick, device)
-        run = RunDir(Path(cfg.run_dir))
-        label = f"[{i}/{len(jobs)}] {job.task} · {job.model} · {job.data} · seed {seed}"
-        if not force and run.status().get("status") == "done":
-            console.print(f"{label}: done earlier, skipped")
-            continue
-        t0 = time.time()
-        try:
-            from ..api import train
+    columns = (
+        TextColumn("[bold]suite {task.fields[suite]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        overall = bar.add_task("", total=len(jobs), suite=suite.name)
+        for i, (job, seed) in enumerate(jobs, 1):
+            cfg = job_config(job, suite_dir, seed, quick, device)
+            run = RunDir(Path(cfg.run_dir))
+            label = f"[{i}/{len(jobs)}] {job.task} · {job.model} · {job.setting} · seed {seed}"
+            if (job, seed) not in todo:
+                extra = ""
+                if profile and not run.profile.exists():  # killed between training and profile
+                    extra = _profile(run, device)
+                bar.console.print(f"{label}: done earlier, skipped{extra}")
+                bar.advance(overall)
+                continue
+            own = cfg.time_budget
+            cfg.time_budget = plan.next(own)
+            # an unfinished job continues from its last checkpoint instead of starting over
+            cfg.resume = not force and (run.checkpoint / "state.pt").exists()
+            bar.update(overall, description=f"{label} (budget {cfg.time_budget or '-'} s)")
+            t0 = time.time()
+            train_s = None
+            try:
+                from ..api import train
 
-            with console.status(f"{label} …"):
                 result = train(cfg)
-            m = result.metrics
-            from ..tasks.base import TASKS
+                train_s = result.status.get("train_seconds")
+                run.set_status("done", command=train_command(cfg))
+                msg = _summary(cfg.task, result.metrics)
+                if profile:
+                    msg += _profile(run, device)
+                stop = result.status.get("stopped")
+                note = f" [yellow](stopped by {stop})[/yellow]" if stop == "time_budget" else ""
+                bar.console.print(f"{label}: {msg} in {time.time() - t0:.0f} s{note}")
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a failed job is recorded and the suite goes on
+                failed += 1
+                run.create()
+                run.set_status("failed", error=f"{type(e).__name__}: {e}")
+                bar.console.print(f"{label}: [red]failed[/red]: {type(e).__name__}: {e}")
+            plan.finished(time.time() - t0, train_s)
+            bar.advance(overall)
+    meta |= {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    _write_json(suite_dir / "suite.json", meta)
+    console.print(
+        f"suite '{suite.name}': {len(jobs)} jobs, {failed} failed, {time.time() - started:.0f} s"
+    )
+    report = write_report(suite_dir)
+    _index(out)
+    return report
 
-            key = TASKS.get(job.task).ranking_metric
-            key = key if key in m else next(iter(m))
-            console.print(f"{label}: {key} {m[key]:.4g} in {time.time() - t0:.0f} s")
-        except Exception as e:  # a failed job is recorded and the suite goes on
-            run.create()
-            run.set_status("failed", error=f"{type(e).__name__}: {e}")
-            console.print(f"{label}: [red]failed[/red]: {type(e).__name__}: {e}")
-    console.print(f"suite '{suite.name}' finished in {time.time() - started:.0f} s")
-    return write_report(suite, suite_dir, quick=quick)
+
+def _summary(task: str, metrics: dict) -> str:
+    from ..tasks.base import TASKS
+
+    key = TASKS.get(task).ranking_metric
+    if key not in metrics:
+        key = next((k for k in metrics if isinstance(metrics[k], (int, float))), None)
+    return f"{key} {metrics[key]:.4g}" if key else "no metrics"
+
+
+def _profile(run: RunDir, device: str) -> str:
+    """Profile a finished run; a profiling failure is recorded, never fails the job."""
+    from ..analysis.profile import profile_run
+
+    try:
+        p = profile_run(run.path, device=device, quick=True)
+    except Exception as e:
+        run.write_json(run.profile, {"error": f"{type(e).__name__}: {e}"})
+        return f", [yellow]profile failed: {type(e).__name__}: {e}[/yellow]"
+    return f", {p['params'] / 1e6:.2g} M params, {p['latency_ms']['median']:.2g} ms/image"
+
+
+def _index(out: str | Path) -> None:
+    try:
+        from .store import RunStore
+
+        RunStore(Path(out)).refresh()
+    except ImportError:
+        pass
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)

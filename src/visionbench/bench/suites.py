@@ -60,7 +60,9 @@ class Suite:
     name: str
     description: str
     fixed_jobs: tuple[Job, ...] = ()
-    factory: Callable[[], tuple[list[Job], list[str]]] | None = None  # jobs + notes on what's missing
+    factory: Callable[[], tuple[list[Job], list[str]]] | None = (
+        None  # jobs + notes on what's missing
+    )
 
     def expand(self) -> tuple[list[Job], list[str]]:
         """The jobs and, for derived suites, notes on families/tasks that have no job yet."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
-from ..bench.runner import run_suite
+from ..bench.runner import QUICK_SUITE_SECONDS, run_suite
 from .common import console, parse_kv
 
 
@@ -20,8 +22,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         only=only,
         seeds=args.seeds,
         force=args.force,
+        budget=args.budget,
+        profile=not args.no_profile,
+        command=shlex.join(["visionbench", *sys.argv[1:]]),
     )
     console.print(f"report: [bold]{report}[/bold]")
+    console.print(f"        {report.with_suffix('.md')}, {report.parent / 'results.json'}")
     return 0
 
 
@@ -29,22 +35,41 @@ def register(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="run a suite (default: the review suite) and write its report",
-        description="Train and evaluate every job of a suite into OUT/<suite>/, then write "
-        "report.md and results.json there. Finished jobs are skipped on rerun; a failed job is "
-        "recorded and the suite goes on.",
-        epilog="Example: visionbench bench --suite review --quick --only family=classic_cnn",
+        description="Train, evaluate and profile every job of a suite into OUT/<suite>/, then "
+        "write report.html, report.md and results.json there. Finished jobs are skipped on "
+        "rerun and an interrupted job resumes from its checkpoint; a failed job is recorded and "
+        "the suite goes on.",
+        epilog="Examples: visionbench bench (the review suite, quick) · "
+        "visionbench bench --only family=classic_cnn,task=classification · "
+        "visionbench bench --full --device cuda --seeds 3 · "
+        "visionbench bench --suite my_suite.yaml",
     )
-    p.add_argument("--suite", default="review", help="suite name (see: visionbench list suites)")
+    p.add_argument(
+        "--suite",
+        default="review",
+        help="suite name (see: visionbench list suites) or a suite YAML file",
+    )
     p.add_argument("--out", default="runs", help="output folder (default runs/)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--quick", action="store_true", default=True, help="configs sized for 2 CPU cores (default)"
+        "--quick",
+        action="store_true",
+        default=True,
+        help="configs sized for 2 CPU cores, with per-job time budgets (default)",
     )
-    mode.add_argument("--full", action="store_true", help="fuller configs, for a GPU")
+    mode.add_argument("--full", action="store_true", help="the models' full recipes, for a GPU")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument(
         "--only", help="filter: family=...,task=...,model=...,data=... ('|' separates alternatives)"
     )
     p.add_argument("--seeds", type=int, default=1, help="repeat each job with N seeds")
     p.add_argument("--force", action="store_true", help="rerun jobs that finished before")
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help=f"quick mode: seconds the whole suite may take, shared among its jobs as training "
+        f"time budgets (default {QUICK_SUITE_SECONDS:g})",
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip profiling each trained model")
     p.set_defaults(func=cmd_bench)
