@@ -41,9 +41,9 @@ def _show(rep: dict) -> None:
             "annotations: " + ", ".join(f"{k} {v}" for k, v in rep["annotations"].items())
         )
     for w in rep["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
     for p in rep["problems"][:20]:
-        console.print(f"[red]problem:[/red] {p}", markup=True, highlight=False)
+        console.print(f"[red]problem:[/red] {p}", highlight=False, soft_wrap=True)
     if len(rep["problems"]) > 20:
         console.print(f"[red]... and {len(rep['problems']) - 20} more problems[/red]")
     if not rep["problems"]:

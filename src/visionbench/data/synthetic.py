@@ -84,22 +84,19 @@ def make_scenes(n: int, size: int, seed: int, max_objects: int = 3):
     semantic = np.zeros((n, size, size), np.int64)
     targets = []
     for i in range(n):
-        boxes, labels, masks, placed = [], [], [], []
+        boxes, labels, masks = [], [], []
+        occupied = np.zeros((size, size), bool)
         for _ in range(int(rng.integers(1, max_objects + 1))):
-            for _try in range(20):  # rejection sampling: objects do not overlap
+            for _try in range(20):  # rejection sampling: objects never overlap
+                kind = int(rng.integers(1, 4))
                 r = rng.uniform(size * 0.09, size * 0.2)
                 cx, cy = rng.uniform(r + 1, size - r - 1, 2)
-                if all(
-                    (cx - px) ** 2 + (cy - py) ** 2 > (r + pr + 2) ** 2 for px, py, pr in placed
-                ):
+                m = shape_mask(kind, cx, cy, r, size)
+                if m.sum() >= 4 and not (m & occupied).any():
                     break
             else:
                 continue
-            kind = int(rng.integers(1, 4))
-            m = shape_mask(kind, cx, cy, r, size)
-            if m.sum() < 4:
-                continue
-            placed.append((cx, cy, r))
+            occupied |= m
             colour = rng.uniform(0, 1, 3)
             colour[rng.integers(0, 3)] = rng.choice([0.05, 0.95])  # saturated, stands out
             images[i][m] = colour

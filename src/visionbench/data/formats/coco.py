@@ -130,6 +130,10 @@ def decode_masks(rec: Record, size: tuple[int, int]) -> np.ndarray:
         if not seg:
             continue
         try:
+            if isinstance(seg, dict):
+                rh, rw = (int(v) for v in seg["size"])
+                if (rw, rh) != (w, h):
+                    raise DataError(f"{rec.image}: mask {i} is {rw}x{rh} but the image is {w}x{h}")
             if isinstance(seg, list):  # polygons
                 rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
             elif isinstance(seg.get("counts"), list):  # uncompressed RLE
@@ -138,9 +142,6 @@ def decode_masks(rec: Record, size: tuple[int, int]) -> np.ndarray:
                 rle = dict(seg)
                 if isinstance(rle["counts"], str):
                     rle["counts"] = rle["counts"].encode()
-            rh, rw = (int(v) for v in rle["size"])
-            if (rw, rh) != (w, h):
-                raise DataError(f"{rec.image}: mask {i} is {rw}x{rh} but the image is {w}x{h}")
             out[i] = mask_utils.decode(rle)
         except DataError:
             raise

@@ -19,6 +19,7 @@ ALLOWED = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by python 3 store bytes; data only
     ("builtins", "set"),
     ("builtins", "frozenset"),
     ("builtins", "bytearray"),

@@ -1,0 +1,74 @@
+"""The embedded smoke sets: `shapes` (detection, segmentation) and `textures` (anomaly)."""
+
+from __future__ import annotations
+
+import torch
+
+from visionbench.data.formats.common import collate_detection
+from visionbench.data.registry import load_dataset
+from visionbench.data.synthetic import shape_mask
+
+
+def test_shapes_detection_targets_match_masks():
+    b = load_dataset("shapes", "detection")
+    assert b.info.class_names == ["circle", "square", "triangle"]
+    assert b.info.sizes == {"train": 240, "val": 40, "test": 80}
+    n_objects = 0
+    for x, t in list(b.train)[:60]:
+        assert x.shape == (3, 64, 64) and x.min() >= 0 and x.max() <= 1
+        n = len(t["labels"])
+        n_objects += n
+        assert 1 <= n <= 3 and t["masks"].shape == (n, 64, 64)
+        assert set(t["labels"].tolist()) <= {1, 2, 3}
+        for box, m in zip(t["boxes"], t["masks"]):
+            ys, xs = torch.nonzero(m, as_tuple=True)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        if n > 1:  # objects never overlap
+            assert t["masks"].sum(0).max() == 1
+    assert n_objects > 60
+    images, targets = collate_detection([b.train[0], b.train[1]])
+    assert images.shape == (2, 3, 64, 64) and len(targets) == 2
+
+
+def test_shapes_segmentation_and_determinism():
+    s1 = load_dataset("shapes", "segmentation")
+    s2 = load_dataset("shapes", "segmentation")
+    d = load_dataset("shapes", "detection")
+    assert s1.info.num_classes == 4 and s1.info.class_names[0] == "background"
+    assert torch.equal(s1.train.images, s2.train.images) and torch.equal(
+        s1.test.labels, s2.test.labels
+    )
+    x, mask = s1.test[0]
+    assert mask.dtype == torch.int64 and mask.shape == (64, 64)
+    xd, t = d.test[0]
+    assert torch.equal(x, xd)  # same split, same scene
+    painted = torch.zeros(64, 64, dtype=torch.long)
+    for m, lab in zip(t["masks"], t["labels"]):
+        painted[m.bool()] = lab
+    assert torch.equal(painted, mask)
+    other = load_dataset("shapes", "segmentation", split_seed=1)
+    assert not torch.equal(other.test.images, s1.test.images)
+
+
+def test_shape_mask_kinds_differ():
+    c, s, t = (shape_mask(k, 32, 32, 10, 64).sum() for k in (1, 2, 3))
+    assert t < c < s  # triangle < circle < square of the same radius
+
+
+def test_textures_anomaly():
+    b = load_dataset("textures", "anomaly")
+    assert b.info.sizes == {"train": 200, "val": 40, "test": 120} and b.info.in_chans == 1
+    x, y, m = b.train[0]
+    assert x.shape == (1, 64, 64) and int(y) == 0 and m.sum() == 0
+    assert b.train.others[0].sum() == 0 and b.val.others[0].sum() == 0
+    labels, masks = b.test.others
+    assert labels.sum() == 60
+    assert (masks[labels == 1].flatten(1).sum(1) > 0).all()
+    assert masks[labels == 0].sum() == 0
+    x, y, m = b.test[119]
+    changed = (x[0] - b.test.images[119][0]).abs().sum()
+    assert int(y) == 1 and changed == 0  # sample equals the stored damaged patch
+    g = load_dataset("textures", "anomaly", texture="gravel", channels=3)
+    assert g.train[0][0].shape == (3, 64, 64) and not torch.equal(
+        g.train.images[:, :1], b.train.images
+    )
