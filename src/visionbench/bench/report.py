@@ -248,7 +248,7 @@ def b64(data: bytes) -> str:
 
 # writing ---------------------------------------------------------------------------------------
 def fmt(v, digits: int = 4) -> str:
-    if v is None:
+    if v is None or not isinstance(v, (int, float, str)):  # None, or jinja2's Undefined
         return "–"
     if isinstance(v, float):
         if math.isnan(v):
@@ -346,13 +346,13 @@ def render_html(ctx: dict, figs: dict) -> str:
     env.filters["b64"] = b64
     env.filters["fmt"] = fmt
     env.filters["file_b64"] = lambda p: b64(Path(p).read_bytes())
-    env.filters["mb"] = lambda n: f"{n / 1e6:.3g} M" if n is not None else "–"
+    env.filters["mb"] = lambda n: f"{n / 1e6:.3g} M" if isinstance(n, (int, float)) else "–"
     env.filters["gf"] = lambda n: _gflops(n)
     return env.get_template("report.html.j2").render(**ctx, figs=figs)
 
 
 def _gflops(n) -> str:
-    if n is None:
+    if not isinstance(n, (int, float)):
         return "–"
     return f"{n / 1e9:.3g} G" if n >= 1e8 else f"{n / 1e6:.3g} M"
 
