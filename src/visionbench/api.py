@@ -153,9 +153,8 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
     try:
         trainer = Trainer(task, model, bundle, recipe, cfg, run, device)
         fit = trainer.fit()
+        metrics = trainer.evaluate(bundle.test)  # compiled, autocast, data on the device
         model.eval()
-        with torch.no_grad():
-            metrics = task.evaluate(trainer.eval_model, bundle.test, device)
         run.write_json(run.metrics, _clean(metrics))
         task.pictures(model, bundle, run.samples, device)
     except BaseException as e:

@@ -69,11 +69,13 @@ def resident(dataset: Dataset, device: torch.device, max_bytes: int) -> Dataset:
 
 
 def _tensor_batches(ds: TensorSet, order, batch_size, device, channels_last) -> Iterator[Any]:
+    """Gathers by `order`; with order None, slices (views: no copy, memory format kept)."""
     on_device = ds.images.device == device
-    if on_device:
+    if on_device and order is not None:
         order = order.to(device)
-    for i in range(0, len(order), batch_size):
-        batch = ds.batch(order[i : i + batch_size])
+    n = len(ds) if order is None else len(order)
+    for i in range(0, n, batch_size):
+        batch = ds[i : i + batch_size] if order is None else ds.batch(order[i : i + batch_size])
         if on_device and not channels_last:
             yield batch
         else:
@@ -103,7 +105,10 @@ def iterate(
     )
     if isinstance(dataset, TensorSet):
         dev = dataset.images.device if device is None else device
-        yield from _tensor_batches(dataset, order, batch_size, dev, channels_last)
+        sequential = not shuffle and shard[1] == 1 and not drop_last
+        yield from _tensor_batches(
+            dataset, None if sequential else order, batch_size, dev, channels_last
+        )
         return
     loader = DataLoader(
         torch.utils.data.Subset(dataset, order.tolist()),

@@ -22,11 +22,12 @@ import torch.nn as nn
 
 from ..config import TrainConfig
 from ..data.registry import DataBundle
+from ..data.tensors import TensorSet
 from ..models.registry import Recipe
 from ..runs import RunDir
 from ..tasks.base import StepContext, Task
 from . import distributed
-from .batches import TrainBatches
+from .batches import TrainBatches, resident
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights, unwrap
 from .optim import make_scheduler
 from .progress import Progress
@@ -62,6 +63,7 @@ class Trainer:
         self.cfg, self.run, self.device = cfg, run, device
         self.shard = shard or (distributed.rank(), distributed.world())
         self.is_main = self.shard[0] == 0
+        self._eval_sets: dict[int, tuple] = {}
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         # eval_model: compiled but never DDP-wrapped (rank 0 evaluates alone);
@@ -179,17 +181,30 @@ class Trainer:
         over = seconds > self.cfg.time_budget
         return distributed.any_rank(over, self.device) if self.shard[1] > 1 else over
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Rank 0 evaluates on the whole validation set; every rank gets its numbers."""
-        metrics = None
-        if self.is_main:
-            self.model.eval()
-            try:
-                metrics = self.task.evaluate(self.eval_model, self.bundle.val, self.device)
-            finally:
-                self.model.train()
+        metrics = self.evaluate(self.bundle.val) if self.is_main else None
         return distributed.from_main(metrics) if self.shard[1] > 1 else metrics
+
+    @torch.no_grad()
+    def evaluate(self, dataset) -> dict[str, float]:
+        """The task's metrics with the training model's speed settings: compiled, autocast,
+        channels_last, the data resident on the device; the model is left in training mode."""
+        key = id(dataset)
+        if key not in self._eval_sets:
+            data = resident(dataset, self.device, RESIDENT_BYTES)
+            if self.cfg.channels_last and isinstance(data, TensorSet) and data.images.ndim == 4:
+                data = TensorSet(
+                    data.images.contiguous(memory_format=torch.channels_last), data.labels
+                )
+            self._eval_sets[key] = (dataset, data)  # the original is kept so the id stays unique
+        ctx = StepContext([], [], None, self.device, self.cfg.precision)
+        self.model.eval()
+        try:
+            with ctx.autocast():
+                return self.task.evaluate(self.eval_model, self._eval_sets[key][1], self.device)
+        finally:
+            self.model.train()
 
 
 # Small in-memory training sets are copied to the accelerator once when they fit in this much.
