@@ -88,7 +88,9 @@ def cifar_tree(root: Path) -> dict:
         # python-2 style: bytes keys, protocol 2, like the official files
         with (d / name).open("wb") as f:
             pickle.dump({b"data": data, b"labels": [int(v) for v in labels]}, f, protocol=2)
-    meta = {b"label_names": [n.encode() for n in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]]}
+    meta = {
+        b"label_names": [n.encode() for n in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]]
+    }
     (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return batches
 

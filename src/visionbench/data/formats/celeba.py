@@ -75,7 +75,7 @@ def catalog(root: Path, attribute: str = "Smiling", group: str | None = "Male") 
     license="CelebA terms (non-commercial research)",
     citation="Liu et al. 2015, Deep learning face attributes in the wild",
     how_to_point="--data celeba:DIR (DIR/img_align_celeba, DIR/list_attr_celeba.txt, ...); "
-    "--data-option attribute=Eyeglasses group=Young",
+    "--data-option attribute=Eyeglasses --data-option group=Young",
 )
 def load_celeba(
     task: str,

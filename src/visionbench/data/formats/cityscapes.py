@@ -56,7 +56,7 @@ def train_id_mask(rec: Record, size) -> np.ndarray:
     description="urban street scenes, 19 training classes (255 ignore); official val used as test",
     license="Cityscapes terms (non-commercial research)",
     citation="Cordts et al. 2016, The Cityscapes dataset for semantic urban scene understanding",
-    how_to_point="--data cityscapes:DIR (DIR/leftImg8bit, DIR/gtFine); data option img_size=N",
+    how_to_point="--data cityscapes:DIR (DIR/leftImg8bit, DIR/gtFine); --data-option img_size=N",
 )
 def load_cityscapes(task: str, root: Path, split_seed: int = 0, img_size=None, **_) -> DataBundle:
     cat = catalog(root)

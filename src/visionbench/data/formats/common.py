@@ -228,8 +228,9 @@ def assign_splits(
         _, v = carve(labels_of(train), val, seed, stratify)
         for i in v:
             train[i].split = "val"
-        held = "official test" if "val" not in present else "official val used as test"
-        return f"official train/test ({held}); val = {val:.0%} of train, stratified, seed {seed}"
+        held = "official train/test" if "val" not in present else "official val used as test"
+        kind = "stratified, " if stratify else ""
+        return f"{held}; val = {val:.0%} of train, {kind}seed {seed}"
     records = catalog.records
     labels = labels_of(records)
     rest, t = carve(labels, test, seed, stratify)
@@ -269,7 +270,11 @@ class ImageFileSet(Dataset):
 
 def preload(dataset: ImageFileSet) -> TensorSet:
     """Decode every image once into memory (small images), so batches are slices."""
-    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    mode, size = channels_mode(dataset.channels), dataset.size
+    raw = np.empty((len(dataset), size, size, dataset.channels), np.uint8)
+    for i, p in enumerate(dataset.paths):
+        raw[i] = np.asarray(fit_square(open_image(p, mode), size)).reshape(size, size, -1)
+    images = torch.from_numpy(raw).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
     out = TensorSet(images, dataset.targets)
     out.groups = dataset.groups  # per-group metrics (CelebA) survive preloading
     return out
@@ -298,7 +303,8 @@ def classification_bundle(
     }
     n = len(catalog.records)
     if preload_images is None:
-        preload_images = n * size * size * catalog.channels <= 64 * 1024 * 1024  # <= 256 MB float
+        # up to ~800 MB of float32 (CIFAR-sized sets): batches become slices, no per-step decoding
+        preload_images = n * size * size * catalog.channels <= 200_000_000
     if preload_images:
         sets = {k: preload(v) if len(v) else v for k, v in sets.items()}
     info = DataInfo(

@@ -121,7 +121,7 @@ _register(
     "class-folders",
     "any image classification set stored as one folder per class (torchvision ImageFolder)",
     "",
-    "--data class-folders:DIR (DIR/[train|val|test/]<class>/*.jpg); data option img_size=N",
+    "--data class-folders:DIR (DIR/[train|val|test/]<class>/*.jpg); --data-option img_size=N",
 )
 _register(
     "imagenet",

@@ -104,7 +104,7 @@ def _bundle(name, task, cat: Catalog, split_seed, channels=3, **opts) -> DataBun
     format="image_SRF_{2,3,4}/img_NNN_SRF_s_{HR,LR}.png (Set5/Set14/BSD100/Urban100 releases)",
     description="paired super-resolution benchmark folders; HR images are the clean samples",
     citation="Bevilacqua et al. 2012 (Set5); Zeyde et al. 2010 (Set14); Huang et al. 2015",
-    how_to_point="--data sr-pairs:DIR (DIR/image_SRF_2/img_001_SRF_2_HR.png); data option scale=S",
+    how_to_point="--data sr-pairs:DIR (DIR/image_SRF_2/img_001_SRF_2_HR.png); --data-option scale=S",
 )
 def load_sr_pairs(task: str, root: Path, split_seed: int = 0, scale=None, **opts) -> DataBundle:
     return _bundle("sr-pairs", task, sr_catalog(root, scale), split_seed, **opts)
