@@ -62,6 +62,7 @@ def test_denoise_folder_and_official_subfolders(tmp_path):
     for split, n in (("train", 3), ("test", 2)):
         for i in range(n):
             save(tmp_path / "BSD" / split / f"{i}.png", rgb(i, 16, 16))
+    assert detect(tmp_path / "BSD") == "image-folder"  # split folders, not classes
     b = load_dataset(f"image-folder:{tmp_path / 'BSD'}", "restoration", patch_size=8)
     assert b.info.sizes["test"] == 2 and "official" in b.info.split
 

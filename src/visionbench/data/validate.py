@@ -67,7 +67,7 @@ def _voc_catalog(root: Path) -> Catalog:
         for r in seg.records:
             target = by_image.get(r.image)
             if target is not None:
-                target.mask = r.mask
+                target.mask, target.extra["objects"] = r.mask, r.extra["objects"]
             else:
                 cat.records.append(r)
         cat.problems += [p for p in seg.problems if p not in cat.problems]

@@ -50,6 +50,8 @@ def _has_class_folders(root: Path) -> bool:
     roots = imagefolder.split_roots(root)
     first = roots.get("train", next(iter(roots.values())))
     dirs = imagefolder.class_dirs(first)
+    if {d.name for d in dirs} <= set(imagefolder.SPLIT_NAMES):  # split folders of plain images
+        return False
     return bool(dirs) and any(is_image(p) for d in dirs[:3] for p in d.iterdir())
 
 
