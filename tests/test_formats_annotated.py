@@ -299,3 +299,25 @@ def test_mvtec_anomaly(tmp_path):
     (base / "ground_truth" / "broken_large" / "001_mask.png").unlink()
     with pytest.raises(DataError, match=r"001_mask\.png: ground-truth mask .* not found"):
         load_dataset(str(tmp_path), "anomaly")
+
+
+def test_inspect_cityscapes_and_mvtec_report_wrong_size_masks(tmp_path):
+    city = tmp_path / "city"
+    for split in ("train", "val"):
+        stem = f"ulm_{split}_000019"
+        save(city / "leftImg8bit" / split / "ulm" / f"{stem}_leftImg8bit.png", rgb(0, 8, 16))
+        save(
+            city / "gtFine" / split / "ulm" / f"{stem}_gtFine_labelIds.png",
+            np.zeros((8, 8), np.uint8),
+        )
+    rep = inspect(city)
+    assert rep["format"] == "cityscapes" and rep["splits"] == {"train": 1, "val": 1}
+    assert len(rep["problems"]) == 2 and "mask is 8x8 but should be 16x8" in rep["problems"][0]
+    mv = tmp_path / "mv"
+    for c in ("cable", "wood"):
+        save(mv / c / "train" / "good" / "000.png", rgb(1, 8, 8))
+        save(mv / c / "test" / "cut" / "000.png", rgb(2, 8, 8))
+        save(mv / c / "ground_truth" / "cut" / "000_mask.png", np.zeros((8, 8), np.uint8))
+    rep = inspect(mv)
+    assert rep["splits"] == {"cable/train": 1, "cable/test": 1, "wood/train": 1, "wood/test": 1}
+    assert rep["problems"] == []

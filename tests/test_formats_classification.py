@@ -271,3 +271,43 @@ def test_lsun_lmdb(tmp_path):
     assert b.info.sizes == {"train": 18, "val": 2, "test": 4}
     x, y = b.test[3]
     assert x.shape == (3, 8, 8) and int(y) == 1
+
+
+# -- inspect on array formats ------------------------------------------------------------------
+def test_inspect_idx_and_cifar_pickles(tmp_path):
+    from visionbench.data.validate import inspect
+
+    idx_tree(tmp_path / "mnist")
+    rep = inspect(tmp_path / "mnist")
+    assert rep["format"] == "mnist" and rep["splits"] == {"train": 30, "test": 10}
+    assert rep["classes"]["train"] == {str(k): 3 for k in range(10)} and rep["problems"] == []
+    cifar_tree(tmp_path / "cifar")
+    rep = inspect(tmp_path / "cifar")
+    assert rep["splits"] == {"train": 20, "test": 4} and rep["image_sizes"] == {"32x32": 24}
+    marker = tmp_path / "pwned.txt"
+    batch = tmp_path / "cifar" / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(pickle.dumps({b"data": Evil(marker)}, protocol=2))
+    rep = inspect(tmp_path / "cifar")
+    assert (
+        len(rep["problems"]) == 1 and "test_batch: unsafe or corrupt pickle" in rep["problems"][0]
+    )
+    assert not marker.exists()
+
+
+def test_inspect_lsun(tmp_path):
+    lmdb = pytest.importorskip("lmdb")
+    import io
+
+    from visionbench.data.validate import inspect
+
+    env = lmdb.open(str(tmp_path / "tower_train_lmdb"), map_size=1 << 22)
+    with env.begin(write=True) as txn:
+        for i in range(3):
+            buf = io.BytesIO()
+            Image.fromarray(rgb(i)).save(buf, format="WEBP")
+            txn.put(f"k{i}".encode(), buf.getvalue())
+        txn.put(b"broken", b"not an image")
+    env.close()
+    rep = inspect(tmp_path)
+    assert rep["format"] == "lsun" and rep["splits"] == {"train": 4}
+    assert len(rep["problems"]) == 1 and "(key broken): unreadable image" in rep["problems"][0]
