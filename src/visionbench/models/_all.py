@@ -4,3 +4,4 @@
 
 from . import autoencoder, lenet, timm_zoo  # noqa: F401
 from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (issue 3: classification families)
+from . import ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (issue 7)

@@ -36,6 +36,13 @@ class ConvDenoisingAE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
+    def latents(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Everything the decoder reads (only the code): what compression measures in bpp."""
+        return [self.encoder(x)]
+
+    def decode(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(latents[0]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(self.encoder(x)))
 

@@ -1,7 +1,10 @@
-"""Restoration: recover a clean image from a degraded one (denoising; super-resolution).
+"""Restoration: recover a clean image from a degraded one (denoising, super-resolution, inpainting).
 
 The task owns the degradation, so every model is scored on exactly the same degraded test
-images, and the baseline (the noisy input, or bicubic upsampling) is measured beside it.
+images, and the baseline (the noisy input, bicubic upsampling, or a mean fill) is measured
+beside it. It also owns how each kind of model learns: a plain regression loss; a loss the model
+computes itself (a diffusion model, `returns_loss`); or pixel + adversarial loss with two
+optimizers (a GAN, `adversarial`). Autoencoders also report their latent rate (bits per pixel).
 """
 
 from __future__ import annotations
@@ -15,21 +18,29 @@ import torch.nn.functional as F
 from ..engine.checkpoint import unwrap
 from ..errors import VisionbenchError
 from ..metrics.image import crop_border, psnr, rgb_to_y, ssim
-from . import augment
+from . import augment, compression, inpainting
 from .base import Task, register_task
 
+KINDS = ("noise", "sr", "inpaint")
 
-def parse_degradation(text: str) -> tuple[str, float]:
-    """'noise:25' (Gaussian sigma on the 0-255 scale) or 'sr:2' (bicubic downscale factor)."""
+
+def parse_degradation(text: str) -> tuple[str, float | str]:
+    """'noise:25' (Gaussian sigma, 0-255 scale), 'sr:2' (bicubic downscale), 'inpaint:box|strokes'."""
     try:
         kind, value = text.split(":")
+        if kind == "inpaint":
+            if value not in inpainting.MASKS:
+                raise ValueError
+            return kind, value
         value = float(value)
     except ValueError:
         raise VisionbenchError(
-            f"degradation must look like noise:25 or sr:2, got '{text}'"
+            f"degradation must look like noise:25, sr:2 or inpaint:box, got '{text}'"
         ) from None
-    if kind not in ("noise", "sr") or value <= 0:
-        raise VisionbenchError(f"degradation must be noise:SIGMA or sr:SCALE, got '{text}'")
+    if kind not in KINDS or value <= 0:
+        raise VisionbenchError(
+            f"degradation must be noise:SIGMA, sr:SCALE or inpaint:box|strokes, got '{text}'"
+        )
     return kind, value
 
 
@@ -47,12 +58,26 @@ def upscale(img: torch.Tensor, scale: int) -> torch.Tensor:
     ).clamp(0, 1)
 
 
+VAL_CROP = 96  # validation during training scores a centre crop, so diffusion stays affordable
+
+
+def centre_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return img[..., y : y + size, x : x + size]
+
+
+def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
 @register_task
 class Restoration(Task):
     name = "restoration"
     ranking_metric = "psnr"
     higher_is_better = True
-    description = "denoising and super-resolution (Sec. V.4)"
+    description = "denoising, super-resolution and inpainting (Sec. V.4)"
     metric_names = ("psnr", "ssim")
 
     def __init__(self, cfg):
@@ -60,26 +85,42 @@ class Restoration(Task):
         self.kind, value = parse_degradation(self.options.get("degradation", "noise:25"))
         self.sigma = value / 255.0 if self.kind == "noise" else 0.0
         self.scale = int(value) if self.kind == "sr" else 1
-        if self.kind == "sr":
-            self.ranking_metric = "psnr_y"
-        self.baseline = "noisy" if self.kind == "noise" else "bicubic"
+        self.mask = value if self.kind == "inpaint" else ""
+        self.ranking_metric = {"sr": "psnr_y", "inpaint": "psnr_mask"}.get(self.kind, "psnr")
+        self.baseline = {"noise": "noisy", "sr": "bicubic", "inpaint": "meanfill"}[self.kind]
+        self.n_train = 0
+
+    def prepare(self, bundle, spec):
+        self.n_train = len(bundle.train)
+        self.val_id = id(bundle.val)
+        return bundle
 
     def build_model(self, spec, info) -> nn.Module:
         if self.kind == "sr":
             self.cfg.model_kwargs.setdefault("scale", self.scale)
+        if self.kind == "inpaint":
+            if spec.name != "unet_attention":
+                raise VisionbenchError(
+                    f"model '{spec.name}' cannot inpaint (it has no mask input); use unet_attention"
+                )
+            self.cfg.model_kwargs.setdefault("extra_in", 1)
         return super().build_model(spec, info)
 
     def run_extras(self) -> dict:
-        return {
-            "degradation": f"{self.kind}:{self.sigma * 255 if self.kind == 'noise' else self.scale:g}"
-        }
+        value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
+        return {"degradation": f"{self.kind}:{value[self.kind]}"}
 
     # degradation ------------------------------------------------------------------------------
-    def degrade(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def degrade(self, clean: torch.Tensor, generator: torch.Generator, test: bool = False):
+        """Noisy (unclipped, as in the literature), downscaled, or masked image + mask channel."""
         if self.kind == "noise":
             noise = torch.randn(clean.shape, generator=generator).to(clean.device)
-            return clean + self.sigma * noise  # not clipped, as in the denoising literature
-        return downscale(clean, self.scale)
+            return clean + self.sigma * noise
+        if self.kind == "sr":
+            return downscale(clean, self.scale)
+        n, _, h, w = clean.shape
+        keep = inpainting.make_mask(self.mask, n, h, w, generator, centred=test).to(clean.device)
+        return torch.cat([clean * keep, keep], 1)
 
     def augment(self, batch, generator):
         clean = augment.apply(self.recipe.augment, batch, generator)
@@ -87,48 +128,111 @@ class Restoration(Task):
 
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         degraded, clean = batch
+        if getattr(unwrap(model), "returns_loss", False):
+            return model(degraded, clean)
+        out = self.composite(model(degraded), degraded)
         loss = F.l1_loss if self.options.get("loss") == "l1" else F.mse_loss
-        return loss(model(degraded), clean)
+        return loss(out, clean)
+
+    # adversarial training (SRGAN/ESRGAN style) -------------------------------------------------
+    def optimizers(self, model, recipe):
+        m = unwrap(model)
+        if not getattr(m, "adversarial", False):
+            return super().optimizers(model, recipe)
+        from ..engine.optim import make_optimizer
+
+        return [
+            make_optimizer(m.generator.parameters(), recipe),
+            make_optimizer(m.discriminator.parameters(), recipe),
+        ]
+
+    def train_step(self, ctx, model, batch):
+        m = unwrap(model)
+        if not getattr(m, "adversarial", False):
+            return super().train_step(ctx, model, batch)
+        degraded, clean = batch
+        with ctx.autocast():
+            fake = m.generator(degraded)
+            loss_d = bce(m.discriminator(clean), True) + bce(m.discriminator(fake.detach()), False)
+        ctx.backward_step(loss_d, opt=1)
+        # ESRGAN's warm start: pixel loss only for the first half of training.
+        steps_per_epoch = max(1, self.n_train // self.recipe.batch_size)
+        adversarial = ctx.step >= self.recipe.epochs * steps_per_epoch // 2
+        with ctx.autocast():
+            pixel = F.l1_loss(fake, clean)
+            adv = bce(m.discriminator(fake), True) if adversarial else fake.new_zeros(())
+            loss_g = pixel + m.adv_weight * adv
+        ctx.backward_step(loss_g, opt=0)
+        return {"loss": pixel.item(), "adv": adv.item(), "d_loss": loss_d.item()}
 
     # evaluation -------------------------------------------------------------------------------
+    def composite(self, out: torch.Tensor, degraded: torch.Tensor) -> torch.Tensor:
+        """Inpainting keeps every known pixel as it was; other degradations pass through."""
+        if self.kind != "inpaint":
+            return out
+        c = out.shape[1]
+        keep = degraded[:, c:]
+        return keep * degraded[:, :c] + (1 - keep) * out
+
+    @staticmethod
+    def pad_to(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+        """Reflect-pad the bottom and right to a multiple of the model's size divisor."""
+        div = getattr(unwrap(model), "size_divisor", 1)
+        ph, pw = (-x.shape[-2]) % div, (-x.shape[-1]) % div
+        return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+
     def restore(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
         """Run the model on any size: pad to the model's size divisor (reflect), crop back."""
-        div = getattr(unwrap(model), "size_divisor", 1)
         h, w = degraded.shape[-2:]
-        ph, pw = (-h) % div, (-w) % div
-        x = F.pad(degraded, (0, pw, 0, ph), mode="reflect") if ph or pw else degraded
-        out = model(x).float()
-        return out[..., : h * self.scale, : w * self.scale].clamp(0, 1)
+        out = model(self.pad_to(degraded, model)).float()
+        out = out[..., : h * self.scale, : w * self.scale]
+        return self.composite(out, degraded).clamp(0, 1)
 
     def baseline_output(self, degraded: torch.Tensor) -> torch.Tensor:
-        return degraded.clamp(0, 1) if self.kind == "noise" else upscale(degraded, self.scale)
+        if self.kind == "noise":
+            return degraded.clamp(0, 1)
+        if self.kind == "sr":
+            return upscale(degraded, self.scale)
+        c = degraded.shape[1] - 1
+        return inpainting.mean_fill(degraded[:, :c], degraded[:, c:])
 
     def test_pairs(self, dataset):
-        """(degraded, clean) for each test image; the noise of image i is seeded by i alone."""
+        """(degraded, clean) for each test image; the noise or mask of image i is seeded by i alone."""
         for i in range(len(dataset)):
             clean = dataset[i][None]
+            if id(dataset) == getattr(self, "val_id", None):  # per-epoch validation: a cheap crop
+                clean = centre_crop(clean, VAL_CROP)
             if self.kind == "sr":
                 h, w = clean.shape[-2:]
                 clean = clean[..., : h - h % self.scale, : w - w % self.scale]
-            yield self.degrade(clean, torch.Generator().manual_seed(1_000_003 + i)), clean
+            g = torch.Generator().manual_seed(1_000_003 + i)
+            yield self.degrade(clean, g, test=True), clean
 
-    def scores(self, out: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+    def scores(self, out: torch.Tensor, clean: torch.Tensor, degraded=None) -> dict[str, float]:
         crop = self.scale if self.kind == "sr" else 0
         o, c = crop_border(out, crop), crop_border(clean, crop)
         s = {"psnr": float(psnr(o, c)[0]), "ssim": float(ssim(o, c)[0])}
         if o.shape[1] == 3:
             oy, cy = rgb_to_y(o), rgb_to_y(c)
             s |= {"psnr_y": float(psnr(oy, cy)[0]), "ssim_y": float(ssim(oy, cy)[0])}
+        if self.kind == "inpaint":
+            s |= inpainting.masked_scores(out, clean, degraded[:, clean.shape[1] :])
         return s
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
         totals: dict[str, float] = {}
         n = 0
+        m = unwrap(model)
         for degraded, clean in self.test_pairs(dataset):
             out = self.restore(model, degraded.to(device)).cpu()
-            mine = self.scores(out, clean)
-            base = self.scores(self.baseline_output(degraded), clean)
+            mine = self.scores(out, clean, degraded)
+            base = self.scores(self.baseline_output(degraded), clean, degraded)
+            if compression.is_autoencoder(m):
+                coded, rate = compression.code_at(m, self.pad_to(degraded, m).to(device), 8)
+                h, w = clean.shape[-2:]
+                coded = self.composite(coded.float().cpu()[..., :h, :w], degraded)
+                mine |= {"bpp": rate, "psnr_8bit_latent": float(psnr(coded.clamp(0, 1), clean)[0])}
             for k, v in mine.items():
                 totals[k] = totals.get(k, 0.0) + v
             for k, v in base.items():
@@ -138,7 +242,8 @@ class Restoration(Task):
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-        """Restore images [N,C,H,W] in [0,1] that are already degraded (noisy or low-resolution)."""
+        """Restore images [N,C,H,W] in [0,1] already degraded (noisy, low-resolution; inpainting
+        takes the image with a mask channel appended, 1 = known)."""
         return self.restore(model, inputs)
 
     def pictures(self, model, bundle, out_dir: Path, device) -> list[Path]:
@@ -153,4 +258,29 @@ class Restoration(Task):
             shown = self.baseline_output(degraded)
             rows.append((shown[0], out[0], clean[0]))
         titles = (self.baseline, "restored", "clean")
-        return [triptych_png(rows, titles, out_dir / "restoration_samples.png")]
+        paths = [triptych_png(rows, titles, out_dir / "restoration_samples.png")]
+        m = unwrap(model)
+        if compression.is_autoencoder(m) and self.kind != "sr":
+            paths.append(self.rate_distortion(m, bundle.test, out_dir, device))
+        return paths
+
+    @torch.no_grad()
+    def rate_distortion(self, m, dataset, out_dir: Path, device) -> Path:
+        """PSNR against latent bits per pixel at 2-8 bit latents, averaged over the test images."""
+        from ..analysis.plots import rate_distortion_png
+
+        points = []
+        for bits in (2, 3, 4, 6, 8):
+            rates, scores = [], []
+            for degraded, clean in self.test_pairs(dataset):
+                h, w = degraded.shape[-2:]
+                out, rate = compression.code_at(m, self.pad_to(degraded, m).to(device), bits)
+                out = self.composite(out.float().cpu()[..., :h, :w], degraded).clamp(0, 1)
+                rates.append(rate)
+                scores.append(float(psnr(out, clean)[0]))
+            points.append((sum(rates) / len(rates), sum(scores) / len(scores), bits))
+        return rate_distortion_png(
+            {type(m).__name__: points},
+            out_dir / "rate_distortion.png",
+            raw_bpp=8.0 * clean.shape[1],
+        )
