@@ -147,7 +147,9 @@ class DDPM(nn.Module):
     def inpaint(self, images, keep, generator=None, steps: int = 100, resample: int = 5):
         """RePaint: fill where keep == 0; pixels where keep == 1 come back unchanged."""
         k = keep if self.work == self.img_size else F.interpolate(keep, size=(self.work,) * 2)
-        out = self.diffusion.repaint(self.unet, self._to_work(images), k, generator, steps, resample)
+        out = self.diffusion.repaint(
+            self.unet, self._to_work(images), k, generator, steps, resample
+        )
         return keep * images + (1 - keep) * self._from_work(out)
 
 
