@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.data import DataLoader
 
 from visionbench.data.formats.common import collate_detection
 from visionbench.data.registry import load_dataset
@@ -28,6 +29,11 @@ def test_shapes_detection_targets_match_masks():
     assert n_objects > 60
     images, targets = collate_detection([b.train[0], b.train[1]])
     assert images.shape == (2, 3, 64, 64) and len(targets) == 2
+    loader = DataLoader(b.train, batch_size=4, collate_fn=b.train.collate_fn)
+    images, targets = next(iter(loader))
+    assert images.shape == (4, 3, 64, 64) and torch.equal(
+        targets[3]["boxes"], b.train[3][1]["boxes"]
+    )
 
 
 def test_shapes_segmentation_and_determinism():

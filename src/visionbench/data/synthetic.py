@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .formats.common import collate_detection
 from .registry import DataBundle, DataInfo, register_dataset
 from .tensors import TensorSet
 
@@ -39,6 +40,8 @@ class MultiTensorSet(TensorSet):
 
 class TargetListSet(Dataset):
     """Images [N,C,H,W] with one detection target dict each; batch with collate_detection."""
+
+    collate_fn = staticmethod(collate_detection)
 
     def __init__(self, images: torch.Tensor, targets: list[dict]):
         self.images, self.targets = images, targets

@@ -19,7 +19,16 @@ from torch.utils.data import Dataset
 
 from ...errors import DataError
 from ..registry import DataBundle, DataInfo
-from .common import Catalog, Record, fit_square, open_image, read_mask, scale_of, to_tensor
+from .common import (
+    Catalog,
+    Record,
+    collate_detection,
+    fit_square,
+    open_image,
+    read_mask,
+    scale_of,
+    to_tensor,
+)
 
 MaskFn = Callable[[Record, tuple[int, int]], np.ndarray]  # -> uint8 [N,H,W] instance masks
 
@@ -36,6 +45,8 @@ def _checked_image(rec: Record, channels: int = 3) -> Image.Image:
 
 class DetectionSet(Dataset):
     """Images with boxes (and instance masks when `mask_fn` is given), labels 1..K."""
+
+    collate_fn = staticmethod(collate_detection)  # for DataLoader(collate_fn=dataset.collate_fn)
 
     def __init__(
         self,

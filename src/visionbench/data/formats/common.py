@@ -8,7 +8,7 @@ one-line error whichever path reads it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,12 +164,6 @@ class Catalog:
     def labels(self, split: str | None = None) -> np.ndarray:
         rs = self.records if split is None else self.split(split)
         return np.array([r.label for r in rs], dtype=np.int64)
-
-
-def require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise DataError(f"{path}: {what} folder not found")
-    return path
 
 
 def read_text(path: Path) -> str:
@@ -462,6 +456,3 @@ def check_boxes(catalog: Catalog, rec: Record, source: Path | str, tol: float = 
 def contiguous(ids: list[int]) -> dict[int, int]:
     """Original category ids -> contiguous labels 1..K in sorted id order (0 is background)."""
     return {c: i + 1 for i, c in enumerate(sorted(ids))}
-
-
-LoaderFn = Callable[..., DataBundle]
