@@ -18,7 +18,7 @@ from ..config import TrainConfig
 from ..engine.progress import console
 from ..errors import VisionbenchError
 from ..runs import RunDir
-from .suites import Job, Suite, get_suite
+from .suites import Job, Suite, get_suite, quick_selection
 
 QUICK_SUITE_SECONDS = 480.0  # training + evaluation + profiling of the whole quick suite
 JOB_BUDGET_RANGE = (4.0, 60.0)  # seconds of training one quick job may get
@@ -130,6 +130,9 @@ def run_suite(
     suite: Suite = get_suite(suite_name)
     resolve_device(device)  # fail before any job on a bad --device
     all_jobs, notes = suite.expand()
+    if quick and suite.factory is not None and "model" not in (only or {}):
+        all_jobs, left_out = quick_selection(all_jobs)
+        notes = left_out + notes
     jobs = [(job, s) for job in select(all_jobs, only) for s in range(job.seed, job.seed + seeds)]
     if not jobs:
         raise VisionbenchError(f"no job of suite '{suite.name}' matches --only {only}")

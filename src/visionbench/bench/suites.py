@@ -38,6 +38,7 @@ class Job:
     quick: dict = field(default_factory=dict)  # TrainConfig overrides for --quick (2 CPU cores)
     full: dict = field(default_factory=dict)  # TrainConfig overrides for --full (one GPU)
     variant: str = ""  # tells apart two jobs of one model on one dataset (e.g. sr2, noise25)
+    in_quick: bool | None = None  # None: --quick picks the family's cheapest model per setting
 
     @property
     def setting(self) -> str:
@@ -94,6 +95,7 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     seed = int(entry.pop("seed", 0))
     quick, full = dict(entry.pop("quick", {})), dict(entry.pop("full", {}))
     variant = str(entry.pop("variant", ""))
+    in_quick = entry.pop("in_quick", None)
     for k, v in entry.items():
         quick.setdefault(k, v)
         if k not in LENGTH_KEYS:
@@ -104,7 +106,7 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     degradation = quick.get("task_options", {}).get("degradation")
     if not variant and degradation:
         variant = degradation.replace(":", "")
-    return Job(task, model, data, seed, quick, full, variant)
+    return Job(task, model, data, seed, quick, full, variant, in_quick)
 
 
 def review_jobs() -> tuple[list[Job], list[str]]:
@@ -132,6 +134,66 @@ def review_jobs() -> tuple[list[Job], list[str]]:
         if missing:
             notes.append(f"{fam.name}: no job for {', '.join(missing)} (no registered model)")
     return jobs, notes
+
+
+# Native input side and channels of the embedded sets, to rank models by cost without loading data.
+NATIVE = {
+    "digits": (8, 1),
+    "faces": (25, 1),
+    "photos": (48, 3),
+    "shapes": (64, 3),
+    "textures": (64, 3),
+}
+
+
+def job_cost(job: Job) -> float:
+    """Forward FLOPs per image at the size the job trains on: a model's cost on 2 CPU cores."""
+    import torch
+
+    from ..analysis.profile import count_flops
+    from ..models.registry import MODELS, create_model
+
+    spec = MODELS.get(job.model)
+    native, chans = NATIVE.get(job.data, (spec.default_img_size, 3))
+    size = spec.input_size(native)
+    if job.variant.startswith("sr"):
+        size = max(1, size // int(job.variant[2:] or 2))
+    kw = dict(job.quick.get("model_kwargs", {}))
+    for device in ("meta", "cpu"):  # meta: shapes only, no weight init, no memory
+        try:
+            with torch.device(device):
+                model = create_model(
+                    job.model, task=job.task, num_classes=10, in_chans=chans, img_size=size, **kw
+                )
+                return float(count_flops(model, torch.rand(1, chans, size, size)))
+        except Exception:  # a model that cannot be built here is not the cheap one
+            continue
+    return float("inf")
+
+
+def quick_selection(jobs: list[Job]) -> tuple[list[Job], list[str]]:
+    """--quick keeps, per (family, task, setting), the cheapest model, plus every job whose model
+    opts in (`in_quick: True` in its bench_jobs); the others run with --full or --only model=."""
+    from ..models.registry import MODELS
+
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((MODELS.get(job.model).family, job.task, job.setting), []).append(job)
+    keep: set[str] = set()
+    for members in groups.values():
+        chosen = [j for j in members if j.in_quick]
+        candidates = [j for j in members if j.in_quick is None]
+        if not chosen and candidates:
+            chosen = [candidates[0] if len(candidates) == 1 else min(candidates, key=job_cost)]
+        keep |= {j.key for j in chosen}
+    kept = [j for j in jobs if j.key in keep]
+    left = sorted({f"{j.model} ({j.task})" for j in jobs if j.key not in keep})
+    notes = (
+        [f"left out of --quick (a cheaper model of the same family runs): {', '.join(left)}"]
+        if left
+        else []
+    )
+    return kept, notes
 
 
 def load_suite_file(path: str | Path) -> Suite:
