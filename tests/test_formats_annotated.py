@@ -242,6 +242,10 @@ def test_openimages_normalised_boxes(tmp_path):
         "def,xclick,/m/0k4j,1,0.0,1.0,0.0,1.0,0,0,0,0,0",
     ]
     (tmp_path / "validation-annotations-bbox.csv").write_text(head + "\n".join(rows) + "\n")
+    (tmp_path / "validation-annotations-human-imagelabels-boxable.csv").write_text(
+        "ImageID,Source,LabelName,Confidence\nabc,verification,/m/0k4j,1\n"
+        "abc,verification,/m/01g317,0\nabc,verification,/m/0zzz,1\n"
+    )
     assert detect(tmp_path) == "openimages"
     b = load_dataset(str(tmp_path), "detection")
     assert b.info.class_names == ["Person", "Car"]
@@ -249,6 +253,7 @@ def test_openimages_normalised_boxes(tmp_path):
     t = samples[(3, 50, 100)]
     assert torch.allclose(t["boxes"], torch.tensor([[10.0, 10, 50, 50], [60, 0, 90, 25]]))
     assert t["labels"].tolist() == [2, 1] and t["iscrowd"].tolist() == [0, 1]
+    assert t["image_labels"].tolist() == [2]  # Car positive; Person verified absent
     (tmp_path / "validation-annotations-bbox.csv").write_text(
         head + rows[0].replace("0.5,0.2", "1.5,0.2") + "\n"
     )

@@ -311,3 +311,20 @@ def test_inspect_lsun(tmp_path):
     rep = inspect(tmp_path)
     assert rep["format"] == "lsun" and rep["splits"] == {"train": 4}
     assert len(rep["problems"]) == 1 and "(key broken): unreadable image" in rep["problems"][0]
+
+
+def test_cifar100_pickles_fine_labels(tmp_path):
+    d = tmp_path / "cifar-100-python"
+    d.mkdir()
+    rng = np.random.default_rng(2)
+    for name, n in (("train", 30), ("test", 6)):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        fine = [int(v) for v in np.arange(n) % 3]
+        batch = {"data": data, "fine_labels": fine, "coarse_labels": [0] * n}  # python-3 str keys
+        (d / name).write_bytes(pickle.dumps(batch, protocol=4))
+    (d / "meta").write_bytes(pickle.dumps({"fine_label_names": ["apple", "bee", "cup"]}))
+    assert detect(tmp_path) == "cifar100"
+    b = load_dataset(str(tmp_path), "classification")
+    assert b.info.class_names == ["apple", "bee", "cup"]
+    assert b.info.sizes == {"train": 27, "val": 3, "test": 6}
+    assert b.test.labels.tolist() == [0, 1, 2, 0, 1, 2]

@@ -76,6 +76,8 @@ class DetectionSet(Dataset):
             "iscrowd": torch.tensor(rec.iscrowd or [0] * n, dtype=torch.long),
             "image_id": torch.tensor(rec.image_id, dtype=torch.long),
         }
+        if "image_labels" in rec.extra:
+            target["image_labels"] = torch.tensor(rec.extra["image_labels"], dtype=torch.long)
         if "difficult" in rec.extra:
             target["difficult"] = torch.tensor(rec.extra["difficult"], dtype=torch.bool)
         if self.mask_fn is not None:

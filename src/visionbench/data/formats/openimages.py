@@ -115,6 +115,10 @@ def catalog(root: Path) -> Catalog:
     index = {m: i + 1 for i, m in enumerate(cat.notes["mids"])}
     for rec in cat.records:
         rec.categories = [index[m] for m in rec.extra["mids"]]
+        if "image_labels" in rec.extra:  # positive labels among the boxable classes, as 1..K
+            rec.extra["image_labels"] = sorted(
+                {index[m] for m in rec.extra["image_labels"] if m in index}
+            )
     return cat
 
 
