@@ -174,6 +174,13 @@ def test_empty_class_folder_is_an_error(tmp_path):
         load_dataset(f"class-folders:{tmp_path}", "classification")
 
 
+def test_flat_val_folder_is_reported_not_dropped(tmp_path):
+    folders(tmp_path, ["n01440764", "n01443537"], {"train": 2})
+    png(tmp_path / "val" / "ILSVRC2012_val_00000001.JPEG", rgb(0))
+    with pytest.raises(DataError, match=r"/val: holds images but no class folders"):
+        load_dataset(f"imagenet:{tmp_path}", "classification")
+
+
 def test_imagenet_wnids_named_and_v2_numeric_order(tmp_path):
     folders(tmp_path / "inet", ["n01440764", "n01443537"], {"train": 2, "val": 1})
     assert detect(tmp_path / "inet") == "imagenet"

@@ -140,9 +140,9 @@ def load_shapes(
     order = np.random.default_rng(split_seed).permutation(len(targets))
     n_test, n_val = len(order) * 2 // 9, len(order) // 9
     parts = {
-        "test": order[:n_test],
-        "val": order[n_test : n_test + n_val],
         "train": order[n_test + n_val :],
+        "val": order[n_test : n_test + n_val],
+        "test": order[:n_test],
     }
     parts = {k: np.sort(v) for k, v in parts.items()}
     if task == "segmentation":

@@ -72,6 +72,12 @@ def catalog(root: Path, fmt: str = "class-folders", numeric_classes: bool = Fals
         index = {n: i for i, n in enumerate(names)}
         classes = imagenet_names(names) if all(WNID.match(n) for n in names) else names
     cat = Catalog(fmt, root, [], classes=classes, official_split="" not in roots)
+    for s in SPLIT_NAMES:  # e.g. ImageNet's raw val/ with all 50,000 images in one folder
+        flat = root / s
+        if "" in roots or s in roots or not flat.is_dir():
+            continue
+        if any(is_image(p) for p in flat.iterdir()):
+            cat.problem(flat, "holds images but no class folders; sort them into <class>/ folders")
     for split, folder in roots.items():
         for d in class_dirs(folder):
             if d.name not in index:
