@@ -31,6 +31,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         value = getattr(args, key, None)
         if value:
             rows = [r for r in rows if value == r.get(key) or value in (r.get(key + "s") or [])]
+    if args.what == "models" and not args.no_costs:
+        from ..models.costs import model_costs
+
+        costs = model_costs([r["name"] for r in rows])
+        rows = [r | {k: costs[r["name"]].get(k) for k in ("params", "gflops")} for r in rows]
     if args.json:
         print_json(rows)
     else:
@@ -52,4 +57,9 @@ def register(sub) -> None:
     p.add_argument("--family", help="models: only this family (e.g. capsule)")
     p.add_argument("--task", help="models/datasets/metrics: only this task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--no-costs",
+        action="store_true",
+        help="models: skip params/GFLOPs (measured once at the default input size, then cached)",
+    )
     p.set_defaults(func=cmd_list)

@@ -64,6 +64,11 @@ class AlexNet(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
+        for m in self.modules():  # He init: without batch norm, the default init stalls early
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)))
 

@@ -74,8 +74,11 @@ class CapsNet(nn.Module):
         )
         grid = (img_size - conv_kernel + 1 - primary_kernel) // primary_stride + 1
         n_primary = primary_types * grid * grid
-        # W_ij: one 8x16 transform per (primary capsule, class capsule) pair.
-        self.W = nn.Parameter(0.01 * torch.randn(n_primary, num_classes, class_dim, primary_dim))
+        # W_ij: one 8x16 transform per (primary capsule, class capsule) pair. Scaled by
+        # 4/sqrt(N) so class capsules start near length 0.2 whatever the capsule count N; at
+        # a fixed small scale they start near 0, where squash's gradient vanishes.
+        w = torch.randn(n_primary, num_classes, class_dim, primary_dim) * 4 / n_primary**0.5
+        self.W = nn.Parameter(w)
         h1, h2 = decoder_hidden
         self.decoder = nn.Sequential(
             nn.Linear(num_classes * class_dim, h1),
@@ -95,7 +98,7 @@ class CapsNet(nn.Module):
         return dynamic_routing(u_hat, self.routing_iterations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.capsules(x).norm(dim=-1) + 1e-8)
+        return torch.log(self.capsules(x).norm(dim=-1).clamp_min(1e-12))
 
     def reconstruct(self, v: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Decode from the capsule of `labels` only (the others are masked to zero)."""

@@ -31,9 +31,11 @@ def vit(
     num_heads: int,
     **kw,
 ) -> nn.Module:
-    kw.setdefault("dynamic_img_pad", img_size % patch_size != 0)
+    if img_size % patch_size:  # pad the input up to whole patches; the grid counts them
+        kw.setdefault("dynamic_img_pad", True)
+        kw.setdefault("dynamic_img_size", True)
     return VisionTransformer(
-        img_size=img_size,
+        img_size=math.ceil(img_size / patch_size) * patch_size,
         patch_size=patch_size,
         in_chans=in_chans,
         num_classes=num_classes,
