@@ -88,3 +88,12 @@ def test_ssim_identical_images_is_one_and_too_small_is_an_error():
     assert ssim(x, x).item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="11x11"):
         ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+def test_scipy_and_conv2d_blurs_agree():
+    from visionbench.metrics.image import _blur_valid
+
+    t = torch.rand(3, 2, 20, 17, dtype=torch.float64)
+    a, b = _blur_valid(t, scipy=True), _blur_valid(t, scipy=False)
+    assert a.shape == b.shape == (3, 2, 10, 7)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-14)

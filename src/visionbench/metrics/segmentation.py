@@ -24,24 +24,31 @@ def seg_confusion(
     num_classes: int,
     ignore_index: int = IGNORE_INDEX,
 ) -> torch.Tensor:
-    """[K,K] int64 counts (rows: true class, columns: predicted) of one map or a batch of maps."""
-    pred = torch.as_tensor(pred).reshape(-1).long()
-    target = torch.as_tensor(target).reshape(-1).long()
+    """[K,K] int64 counts (rows: true class, columns: predicted) of one map or a batch of maps.
+
+    Counted with numpy's bincount, several times faster on CPU than torch.bincount.
+    """
+    pred = _as_int64(pred)
+    target = _as_int64(target)
     if pred.shape != target.shape:
-        raise VisionbenchError(
-            f"prediction has {pred.numel()} pixels, ground truth {target.numel()}"
-        )
+        raise VisionbenchError(f"prediction has {pred.size} pixels, ground truth {target.size}")
     keep = target != ignore_index
     pred, target = pred[keep], target[keep]
     for name, t in (("ground truth", target), ("prediction", pred)):
         bad = t[(t < 0) | (t >= num_classes)]
-        if bad.numel():
+        if bad.size:
             raise VisionbenchError(
                 f"{name} holds class {int(bad[0])}, outside 0..{num_classes - 1} "
                 f"and not the ignore index {ignore_index}"
             )
-    idx = target * num_classes + pred
-    return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
+    counts = np.bincount(target * num_classes + pred, minlength=num_classes**2)
+    return torch.from_numpy(counts).reshape(num_classes, num_classes)
+
+
+def _as_int64(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x).reshape(-1).astype(np.int64, copy=False)
 
 
 class SegConfusion:
