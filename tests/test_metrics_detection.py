@@ -95,7 +95,9 @@ def test_coco_matches_pycocotools(iou_type, seed):
     assert any(a["iscrowd"] for a in gt["annotations"])
     assert K - 1 not in {a["category_id"] for a in gt["annotations"]}
     assert max(np.bincount([d["image_id"] for d in dets])) > 100
+    before = copy.deepcopy((gt, dets))
     ours = coco_evaluate(gt, dets, iou_type)
+    assert (gt, dets) == before  # the caller's dicts are left alone
     assert list(ours) == list(COCO_NAMES)
     ref = pycocotools_stats(gt, dets, iou_type)
     np.testing.assert_allclose(np.array(list(ours.values())), ref, rtol=0, atol=1e-9)
