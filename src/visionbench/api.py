@@ -165,6 +165,7 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         epochs=fit.epochs_done,
         steps=fit.steps,
         train_seconds=round(fit.train_seconds, 3),
+        compile_seconds=round(fit.compile_seconds, 3),
         wall_seconds=round(time.time() - started, 3),
         stopped=fit.stopped,
     )

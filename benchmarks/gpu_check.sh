@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Issue 8 GPU checks, one prepared script: (1) harness overhead on CUDA (benchmarks/throughput.py),
+# (2) CIFAR-10 time-to-accuracy through `visionbench train` (model `speedrun`), 3 seeds after one
+# warm-up seed that fills the compile caches. Runs from source, no network, no .venv needed:
+#
+#   mkdir -p .data && cp /work/shared/data/cifar10/cifar10-jpg.tar.gz .data/   # once, on the host
+#   OUT=/tmp/out bash benchmarks/gpu_check.sh            # on the GPU machine, repo root
+#
+# Environment: OUT (results folder, default gpu_out), PYTHON (default python3), TAR (default
+# .data/cifar10-jpg.tar.gz), SEEDS (default "0 1 2"), SKIP_THROUGHPUT=1, SKIP_CIFAR=1,
+# CIFAR_ARGS (extra `visionbench train` flags, e.g. "--epochs 14"). For a CPU smoke test of this
+# script: DEVICE=cpu COMPILE= SKIP_THROUGHPUT=1 CACHE_ARGS="--per-class 20" DATA=/tmp/c10 \
+#   CIFAR_ARGS="--epochs 1 --batch-size 64" SEEDS=0 bash benchmarks/gpu_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_out}
+PY=${PYTHON:-python3}
+TAR=${TAR:-.data/cifar10-jpg.tar.gz}
+SEEDS=${SEEDS:-0 1 2}
+DEVICE=${DEVICE:-cuda}
+COMPILE=${COMPILE---compile}
+DATA=${DATA:-.data/cifar10}
+mkdir -p "$OUT"
+export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.data/inductor-cache}
+exec > >(tee "$OUT/gpu_check.log") 2>&1
+
+echo "== environment"
+date -u
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+$PY -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', \
+torchvision.__version__, 'timm', timm.__version__, 'cuda', torch.version.cuda, \
+torch.cuda.get_device_name(0))" || exit 1
+
+if [ -z "${SKIP_THROUGHPUT:-}" ]; then
+  echo "== throughput: visionbench vs hand-written loop (bf16, channels_last)"
+  $PY benchmarks/throughput.py --device cuda --precision bf16 --channels-last \
+    --seconds 1.0 --repeats 5 --json "$OUT/throughput_cuda_bf16.json"
+  echo "throughput exit code $?"
+fi
+
+if [ -z "${SKIP_CIFAR:-}" ]; then
+  echo "== CIFAR-10 cache"
+  if [ ! -f "$DATA/cifar-10-batches-py/test_batch" ]; then
+    $PY benchmarks/cifar10_cache.py "$TAR" "$DATA" ${CACHE_ARGS:-} || exit 1
+  fi
+  echo "== CIFAR-10 time-to-accuracy: speedrun, bf16, channels_last, compile"
+  for seed in warmup $SEEDS; do
+    s=$seed; [ "$seed" = warmup ] && s=100
+    $PY -m visionbench train classification --model speedrun --data "cifar10:$DATA" \
+      --device "$DEVICE" --precision bf16 --channels-last $COMPILE --seed "$s" --quiet \
+      --run-dir "$OUT/runs/speedrun_s$seed" ${CIFAR_ARGS:-} | tail -n 3
+  done
+  $PY - "$OUT" $SEEDS <<'EOF'
+import json, statistics, sys
+from pathlib import Path
+out, seeds = Path(sys.argv[1]), sys.argv[2:]
+rows = []
+for s in ["warmup", *seeds]:
+    run = out / "runs" / f"speedrun_s{s}"
+    try:
+        st = json.loads((run / "status.json").read_text())
+        m = json.loads((run / "metrics.json").read_text())
+    except OSError as e:
+        print(f"seed {s}: no result ({e})")
+        continue
+    rows.append({"seed": s, "accuracy": m["accuracy"], "train_seconds": st["train_seconds"],
+                 "compile_seconds": st.get("compile_seconds"), "wall_seconds": st["wall_seconds"],
+                 "epochs": st["epochs"]})
+    print(json.dumps(rows[-1]))
+meas = [r for r in rows if r["seed"] != "warmup"]
+if meas:
+    acc = [r["accuracy"] for r in meas]
+    sec = [r["train_seconds"] for r in meas]
+    summary = {"seeds": len(meas), "mean_accuracy": statistics.mean(acc),
+               "std_accuracy": statistics.pstdev(acc), "mean_train_seconds": statistics.mean(sec),
+               "max_train_seconds": max(sec), "target": "mean >= 0.907, <= 4 s per run",
+               "met": statistics.mean(acc) >= 0.907 and max(sec) <= 4.0}
+    print(json.dumps(summary))
+    (out / "cifar10_speedrun.json").write_text(json.dumps({"runs": rows, "summary": summary}, indent=2))
+EOF
+fi
+echo "== done"; date -u
