@@ -87,9 +87,9 @@ def train_command(cfg: TrainConfig) -> str:
 class Budget:
     """Per-job training seconds that keep a quick suite inside its total time."""
 
-    def __init__(self, total: float | None, jobs: int):
+    def __init__(self, total: float | None, jobs: int, start: float | None = None):
         self.total, self.left = total, jobs
-        self.start = time.time()
+        self.start = start or time.time()  # the suite's start: planning time counts too
         self.overheads: list[float] = []
 
     def next(self, own: float | None) -> float | None:
@@ -127,6 +127,7 @@ def run_suite(
     from ..environment import describe, resolve_device
     from .report import write_report
 
+    t_start = time.time()
     suite: Suite = get_suite(suite_name)
     resolve_device(device)  # fail before any job on a bad --device
     all_jobs, notes = suite.expand()
@@ -158,7 +159,7 @@ def run_suite(
         for j, s in jobs
         if force or RunDir(suite_dir / j.task / j.run_name(s)).status().get("status") != "done"
     ]
-    plan = Budget(budget if quick else None, len(todo))
+    plan = Budget(budget if quick else None, len(todo), start=t_start)
     failed = 0
     started = time.time()
     columns = (
@@ -194,7 +195,7 @@ def run_suite(
                 result = train(cfg)
                 train_s = result.status.get("train_seconds")
                 run.set_status("done", command=train_command(cfg))
-                msg = _summary(cfg.task, result.metrics)
+                msg = _summary(run, result.metrics)
                 if profile:
                     msg += _profile(run, device)
                 stop = result.status.get("stopped")
@@ -222,10 +223,9 @@ def run_suite(
     return report
 
 
-def _summary(task: str, metrics: dict) -> str:
-    from ..tasks.base import TASKS
-
-    key = TASKS.get(task).ranking_metric
+def _summary(run: RunDir, metrics: dict) -> str:
+    """The run's ranking metric (the task instance's: super-resolution ranks by psnr_y)."""
+    key = run.read_json(run.path / "run.json").get("ranking_metric")
     if key not in metrics:
         key = next((k for k in metrics if isinstance(metrics[k], (int, float))), None)
     return f"{key} {metrics[key]:.4g}" if key else "no metrics"
