@@ -201,8 +201,8 @@ def profile_model(
 
     with torch.no_grad():
         out.update(_peak_memory(run(many), device))
-        reps = (20, 1.5) if quick else (100, 10.0)
-        lat = _timed(run(one), device, warmup=3, repeats=reps[0], max_seconds=reps[1])
+        reps = (15, 0.75) if quick else (100, 10.0)  # quick: seconds per job, not minutes
+        lat = _timed(run(one), device, warmup=2, repeats=reps[0], max_seconds=reps[1])
         out["latency_ms"] = {
             "median": 1e3 * statistics.median(lat),
             "p90": 1e3 * _quantile(lat, 0.9),
@@ -211,7 +211,7 @@ def profile_model(
         }
         energy = _Energy(device)
         e0 = energy.read() if energy.read else None
-        tput = _timed(run(many), device, warmup=1, repeats=5 if quick else 30, max_seconds=reps[1])
+        tput = _timed(run(many), device, warmup=1, repeats=3 if quick else 30, max_seconds=reps[1])
         out["throughput"] = {
             "images_per_s": batch / statistics.median(tput),
             "batch": batch,
