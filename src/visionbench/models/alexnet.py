@@ -75,9 +75,9 @@ class AlexNet(nn.Module):
 
 SMALL = Recipe(
     optimizer="adamw",
-    lr=1e-3,
+    lr=2e-3,
     weight_decay=0.05,
-    epochs=20,
+    epochs=40,
     batch_size=64,
     schedule="onecycle",
     augment="shift",
