@@ -22,7 +22,7 @@ class MetricSpec:
 
 
 def _load_metrics() -> None:
-    from . import anomaly, classification, detection, image, segmentation  # noqa: F401
+    from . import anomaly, classification, detection, generation, image, segmentation  # noqa: F401
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", loader=_load_metrics)

@@ -131,7 +131,7 @@ class Task(ABC):
 
 
 def _load_tasks() -> None:
-    from . import classification, restoration  # noqa: F401
+    from . import classification, generation, restoration  # noqa: F401
 
 
 TASKS: Registry[type[Task]] = Registry("task", loader=_load_tasks)

@@ -1,0 +1,110 @@
+"""DCGAN (Radford et al., ICLR 2016): transposed-convolution generator, strided-conv discriminator.
+
+The paper's rules: no pooling (strided convolutions), batch norm in both nets except the
+generator's output and the discriminator's input, ReLU in the generator with tanh at the end,
+LeakyReLU(0.2) in the discriminator, Adam with lr 2e-4 and beta1 0.5. Both nets work at the
+smallest power of two (at least 16) that holds the image and resize at the edges, so 8x8 digits
+and 25x25 faces use the same code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .registry import Recipe, register_model
+
+
+def power_of_two(size: int) -> int:
+    p = 16
+    while p < size:
+        p *= 2
+    return p
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+class DCGAN(nn.Module):
+    adversarial = True
+
+    def __init__(self, in_chans: int = 1, img_size: int = 8, z_dim: int = 64, width: int = 32):
+        super().__init__()
+        self.z_dim, self.img_size, self.in_chans = z_dim, img_size, in_chans
+        self.work = power_of_two(img_size)
+        n_up = self.work.bit_length() - 3  # 4x4 -> work: one x2 step per doubling
+        chans = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. [4w, 2w, w]
+        g: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, chans[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(chans[0]),
+            nn.ReLU(True),
+        ]
+        for cin, cout in zip(chans, chans[1:]):
+            g += [
+                nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(True),
+            ]
+        g += [nn.ConvTranspose2d(chans[-1], in_chans, 4, 2, 1), nn.Tanh()]
+        self.generator = nn.Sequential(*g)
+        rev = chans[::-1]
+        d: list[nn.Module] = [nn.Conv2d(in_chans, rev[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for cin, cout in zip(rev, rev[1:]):
+            d += [
+                nn.Conv2d(cin, cout, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.LeakyReLU(0.2, True),
+            ]
+        d += [nn.Conv2d(rev[-1], 1, 4, 1, 0)]
+        self.discriminator_net = nn.Sequential(*d)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent codes [N, z_dim] -> images [N,C,H,W] in [0,1] at the data's size."""
+        x = self.generator(z[:, :, None, None])
+        return _resize((x + 1) / 2, self.img_size).clamp(0, 1)
+
+    def discriminator(self, images: torch.Tensor) -> torch.Tensor:
+        """Real/fake logits [N] for images in [0,1] at the data's size."""
+        return self.discriminator_net(_resize(images, self.work) * 2 - 1).flatten()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generate(z)
+
+    def discriminator_parameters(self):
+        return self.discriminator_net.parameters()
+
+    def generator_parameters(self):
+        return self.generator.parameters()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, **_) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return self.generate(torch.randn(n, self.z_dim, generator=generator).to(device))
+
+
+@register_model(
+    "dcgan",
+    family="classic_gan",
+    tasks=("generation",),
+    description="DCGAN (Radford et al. 2016): all-convolutional generator and discriminator",
+    default_img_size=8,
+    card="Unconditional; works at the next power of two (>= 16 px) and resizes to the data size. "
+    "Non-saturating GAN loss, Adam(2e-4, beta1 0.5) as in the paper.",
+    recipes={
+        "small": Recipe(
+            optimizer="adam",
+            lr=2e-4,
+            weight_decay=0.0,
+            epochs=60,
+            batch_size=64,
+            schedule="constant",
+        ),
+    },
+    bench_jobs=({"data": "digits"},),
+)
+def dcgan(task: str, in_chans: int = 1, img_size: int = 8, **kw) -> nn.Module:
+    return DCGAN(in_chans, img_size, **{k: v for k, v in kw.items() if k in ("z_dim", "width")})
