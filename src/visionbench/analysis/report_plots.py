@@ -73,6 +73,9 @@ def curves_png(series: dict[str, list[tuple[float, float]]], ylabel: str, title:
             ax.plot(*zip(*xy), marker=".", label=name)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = [x for xy in series.values() for x, _ in xy]
+    if epochs and max(epochs) - min(epochs) < 3:  # a run of one or two epochs: no fractional axis
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)

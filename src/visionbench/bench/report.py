@@ -192,7 +192,13 @@ def family_rows(boards: list[dict]) -> list[dict]:
             mine = [r for r in b["rows"] if r["family"] == fam.key]
             if mine:
                 best.append((b, mine[0]))
-        rows.append({"family": fam, "best": best})
+        unfinished = [
+            f"{r['run']} ({r['status']})"
+            for b in boards
+            for r in b["failed"]
+            if r["family"] == fam.key
+        ]
+        rows.append({"family": fam, "best": best, "unfinished": unfinished})
     return rows
 
 
@@ -390,7 +396,11 @@ def markdown(ctx: dict, figs: dict) -> str:
     ]
     for row in ctx["families"]:
         f = row["family"]
-        measured = "<br>".join(_measured(b, r) for b, r in row["best"]) or "no runs yet"
+        measured = "<br>".join(_measured(b, r) for b, r in row["best"]) or (
+            "no finished run: " + ", ".join(row["unfinished"])
+            if row["unfinished"]
+            else "no runs yet"
+        )
         L.append(
             f"| {f.name} | {f.characteristics} | {f.strengths} | {f.limitations} | {measured} |"
         )
