@@ -197,10 +197,10 @@ _EFFNET_TINY_ARCH = [
     recipes={
         "small": Recipe(
             optimizer="adamw",
-            lr=4e-3,
+            lr=2e-3,
             weight_decay=0.05,
             epochs=20,
-            batch_size=64,
+            batch_size=32,
             schedule="onecycle",
             augment="shift",
         ),
