@@ -6,6 +6,7 @@ evaluation into plain-named metrics with baselines beside them, prediction, and 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,7 +38,9 @@ class StepContext:
 
     def autocast(self):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        if dtype is None:  # fp32: no autocast object per step
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def backward_step(self, loss: torch.Tensor, opt: int = 0, clip: float | None = None) -> None:
         optimizer = self.optimizers[opt]
