@@ -67,6 +67,11 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, repeats: i
     from .profile import example_input
 
     run, cfg, task, model, info = load_run(run_dir)
+    if callable(getattr(task, "sample", None)):
+        raise VisionbenchError(
+            f"{run.path}: ONNX export covers image-in, tensor-out models; a {cfg.task} model "
+            "samples iteratively from noise and is not exported"
+        )
     model = model.cpu().eval()
     torch.manual_seed(0)
     one = example_input(task, info, 1)

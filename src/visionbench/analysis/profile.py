@@ -165,6 +165,17 @@ def example_input(
     return torch.rand(batch, in_chans or info.in_chans, size, size)
 
 
+class Sampling(nn.Module):
+    """A generative model seen as what a user pays for: forward(x) draws x.shape[0] images."""
+
+    def __init__(self, task, model: nn.Module):
+        super().__init__()
+        self.task, self.model = task, model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.task.sample(self.model, x.shape[0])
+
+
 def profile_model(
     model: nn.Module,
     make_input,
@@ -244,15 +255,23 @@ def profile_run(
     from ..api import load_run
 
     run, cfg, task, model, info = load_run(run_dir)
+    make_input = lambda b: example_input(task, info, b)  # noqa: E731
+    measures = "one forward pass per image"
+    if callable(getattr(task, "sample", None)):  # generative: the cost of drawing an image
+        model, make_input = Sampling(task, model), lambda b: torch.zeros(b, 1)
+        opt = getattr(task, "opt", {})
+        measures = "one generated image" + (
+            f" ({opt.get('sampler')}, {opt.get('steps')} steps if iterative)" if opt else ""
+        )
     result = profile_model(
         model,
-        lambda b: example_input(task, info, b),
+        make_input,
         device=device,
         precision=precision,
         weights_path=run.weights,
         quick=quick,
     )
-    result |= {"model": cfg.model, "task": cfg.task, "dataset": info.name}
+    result |= {"model": cfg.model, "task": cfg.task, "dataset": info.name, "measures": measures}
     run.write_json(run.profile, result)
     return result
 

@@ -15,6 +15,7 @@ def rows(p: dict) -> list[tuple[str, str]]:
     out = [
         ("model", f"{p.get('model')} ({p.get('task')})"),
         ("input", "x".join(map(str, p.get("input_shape", [])))),
+        ("measured per image", p.get("measures", "one forward pass")),
         ("parameters", f"{p['params'] / 1e6:.3f} M"),
         ("FLOPs / image", f"{p['flops'] / 1e9:.4g} GFLOPs (multiply-add = 2, attention counted)"),
         ("weights file", f"{p['weights_mb']:.2f} MiB (safetensors)"),
