@@ -42,3 +42,16 @@ def test_profile_model_reports_every_quantity():
     # safetensors: 4 bytes per float32 parameter plus a small JSON header
     assert 4 * p["params"] < weights_bytes(model) < 4 * p["params"] + 2048
     assert "energy" not in p or p["energy"]["joules_per_image"] >= 0
+
+
+def test_generative_models_are_profiled_per_sampled_image():
+    from visionbench.analysis.profile import Sampling
+
+    class DrawTwice:  # a sampler that runs its network twice per image, like a 2-step diffusion
+        def sample(self, model, n):
+            z = torch.randn(n, 4)
+            return model(model(z))
+
+    wrapped = Sampling(DrawTwice(), nn.Linear(4, 4, bias=False))
+    assert count_flops(wrapped, torch.zeros(3, 1)) == 2 * (2 * 3 * 4 * 4)
+    assert wrapped(torch.zeros(5, 1)).shape == (5, 4)
