@@ -28,7 +28,7 @@ DEFAULT_MODELS = (
     "lenet5",
     "alexnet_tiny",
     "resnet_tiny",
-    "mobilenetv4_tiny",
+    "mobilenetv4_conv_small_050",
     "capsnet_tiny",
     "vit_nano",
     "hybrid_nano",

@@ -17,7 +17,11 @@ from visionbench.tasks.classification import Classifier, resize_images
 
 CLASSIFIERS = sorted(m.name for m in MODELS if "classification" in m.tasks)
 # The quick-suite members: one small model per family, cheap enough to overfit a batch here.
-QUICK = [n for n in CLASSIFIERS if n == "lenet5" or n.endswith(("_tiny", "_nano"))]
+QUICK = [
+    n
+    for n in CLASSIFIERS
+    if n in ("lenet5", "mobilenetv4_conv_small_050") or n.endswith(("_tiny", "_nano"))
+]
 
 
 def _sizes(name: str) -> list[int]:

@@ -224,33 +224,3 @@ def efficientnet_tiny(task: str, num_classes: int, in_chans: int, img_size: int,
     )
     model.conv_stem = _stem_conv(in_chans, model.bn1.num_features)
     return small_head_init(model)
-
-
-@register_model(
-    "mobilenetv4_tiny",
-    family="mobile_cnn",
-    tasks=("classification",),
-    source="timm:mobilenetv4_conv_small_050 (stride-1 stem)",
-    description="MobileNetV4 conv-small at half width with a small-input stem: the quick-suite "
-    "mobile CNN",
-    default_img_size=32,
-    min_img_size=16,
-    card="Quick-suite variant: timm's MobileNetV4 blocks with a stride-1 3x3 stem; inputs "
-    "smaller than 16 px are resized to 16x16 (at 8 px its 1x1 stages trained unstably).",
-    recipes={
-        "small": Recipe(
-            optimizer="adamw",
-            lr=1e-3,
-            weight_decay=0.05,
-            epochs=20,
-            batch_size=64,
-            schedule="onecycle",
-            augment="shift",
-        ),
-        "medium": CNN_MEDIUM,
-    },
-)
-def mobilenetv4_tiny(task: str, num_classes: int, in_chans: int, img_size: int, **kw) -> nn.Module:
-    model = timm_model("mobilenetv4_conv_small_050", num_classes, in_chans, **kw)
-    model.conv_stem = _stem_conv(in_chans, model.bn1.num_features)
-    return model
