@@ -1,8 +1,9 @@
 """Parameters and forward FLOPs of every registered model, cached so listing stays instant.
 
-Counted once per (model, input size, torch and timm versions) at the model's default input size
-with 3 channels and 10 classes, batch 1, by the profiler's FlopCounterMode counter (attention
-included); the cache is a small JSON file under ~/.cache/visionbench (or $VISIONBENCH_CACHE).
+Counted once per (model, model file version, input size, torch and timm versions) at the
+model's default input size with 3 channels and 10 classes, batch 1, by the profiler's
+FlopCounterMode counter (attention included); the cache is a small JSON file under
+~/.cache/visionbench (or $VISIONBENCH_CACHE).
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ def _versions() -> str:
     import timm
 
     return f"torch {torch.__version__.split('+')[0]}, timm {timm.__version__}"
+
+
+def _source_stamp(spec: ModelSpec) -> str:
+    """Changes when the file defining the model changes, so an edited model is re-measured."""
+    import inspect
+
+    try:
+        st = Path(inspect.getfile(spec.builder)).stat()
+        return f"{st.st_size}-{int(st.st_mtime)}"
+    except (OSError, TypeError):
+        return ""
 
 
 def measure(spec: ModelSpec, img_size: int | None = None) -> dict:
@@ -50,7 +62,7 @@ def model_costs(names: list[str]) -> dict[str, dict]:
     out, changed = {}, False
     for name in names:
         spec = MODELS.get(name)
-        key = f"{name}@{spec.default_img_size}"
+        key = f"{name}@{spec.default_img_size}@{_source_stamp(spec)}"
         if key not in cache["models"]:
             try:
                 with torch.random.fork_rng():
