@@ -90,10 +90,13 @@ def test_ssim_identical_images_is_one_and_too_small_is_an_error():
         ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
 
 
-def test_scipy_and_conv2d_blurs_agree():
-    from visionbench.metrics.image import _blur_valid
+def test_scipy_and_conv2d_paths_agree():
+    from visionbench.metrics.image import _blur_conv, _blur_scipy
 
     t = torch.rand(3, 2, 20, 17, dtype=torch.float64)
-    a, b = _blur_valid(t, scipy=True), _blur_valid(t, scipy=False)
+    a, b = torch.from_numpy(_blur_scipy(t.numpy())), _blur_conv(t)
     assert a.shape == b.shape == (3, 2, 10, 7)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
+    x = torch.rand(10, 3, 24, 24, dtype=torch.float64)
+    y = (x + 0.1 * torch.rand_like(x)).requires_grad_()  # autograd takes the conv2d path
+    torch.testing.assert_close(ssim(x, y).detach(), ssim(x, y.detach()), rtol=0, atol=1e-12)
