@@ -39,7 +39,11 @@ def dynamic_routing(u_hat: torch.Tensor, iterations: int = 3) -> torch.Tensor:
 
 
 def margin_loss(
-    lengths: torch.Tensor, target: torch.Tensor, m_pos: float = 0.9, m_neg: float = 0.1, lam=0.5
+    lengths: torch.Tensor,
+    target: torch.Tensor,
+    m_pos: float = 0.9,
+    m_neg: float = 0.1,
+    lam: float = 0.5,
 ) -> torch.Tensor:
     """Eq. 4, summed over classes and averaged over the batch."""
     t = F.one_hot(target, lengths.shape[1]).to(lengths.dtype)
