@@ -24,6 +24,19 @@ DEFAULT_DATA: dict[str, tuple[str, dict]] = {
     "segmentation": ("shapes", {}),
     "anomaly": ("textures", {}),
 }
+# Task options the suite adds in --quick only, where a task's default evaluation alone would take
+# minutes on 2 CPU cores (the generation task's defaults: 1,000 samples, 50 DDIM steps, RePaint
+# on 32 images). A model's own bench_jobs options win; every option lands in config.yaml.
+QUICK_TASK_OPTIONS: dict[str, dict] = {
+    "generation": {
+        "n_samples": 200,
+        "steps": 10,
+        "val_samples": 100,
+        "inpaint_images": 8,
+        "inpaint_steps": 10,
+        "inpaint_resample": 2,
+    },
+}
 # Options that only shorten or lengthen training: they apply to --quick only, so --full keeps the
 # model's recipe. Everything else (task/data/model options, image size) applies to both modes.
 LENGTH_KEYS = {"epochs", "time_budget", "patience"}
@@ -103,6 +116,8 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     if data == default_data:
         for mode in (quick, full):
             mode["task_options"] = {**default_opts, **mode.get("task_options", {})}
+    if task in QUICK_TASK_OPTIONS:
+        quick["task_options"] = {**QUICK_TASK_OPTIONS[task], **quick.get("task_options", {})}
     degradation = quick.get("task_options", {}).get("degradation")
     if not variant and degradation:
         variant = degradation.replace(":", "")
