@@ -30,7 +30,7 @@ date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 $PY -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', \
 torchvision.__version__, 'timm', timm.__version__, 'cuda', torch.version.cuda, \
-torch.cuda.get_device_name(0))" || exit 1
+torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')" || exit 1
 
 if [ -z "${SKIP_THROUGHPUT:-}" ]; then
   echo "== throughput: visionbench vs hand-written loop (bf16, channels_last)"
