@@ -21,6 +21,21 @@ def test_frechet_distance_closed_form():
     assert gm.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(20.0, abs=1e-9)
 
 
+def test_frechet_distance_matches_scipy_sqrtm_and_survives_singular_covariances():
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 12))
+    b = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12)) * 0.3 + 1
+    (m1, s1), (m2, s2) = gm.feature_stats(a), gm.feature_stats(b)
+    ref = (m1 - m2) @ (m1 - m2) + np.trace(s1 + s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2).real)
+    assert gm.frechet_distance(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-9)
+    a[:, :3] = 0  # dead features: singular covariances
+    assert np.isfinite(gm.fid_from_features(a, b)) and gm.fid_from_features(a, a) == pytest.approx(
+        0, abs=1e-6
+    )
+
+
 def test_fid_of_samples_is_near_zero_for_same_distribution_and_uses_n_minus_1():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 4))
@@ -157,3 +172,19 @@ def test_gan_step_trains_both_networks(digits_task):
     assert stats["d_loss"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator_net.parameters()))
+
+
+@pytest.mark.parametrize("name", ["dcgan", "ddpm"])
+def test_samples_come_from_the_moving_average(name):
+    torch.manual_seed(0)
+    m = create_model(name, task="generation", in_chans=1, img_size=8)
+    live = m.unet if name == "ddpm" else m.generator
+    ema = m.ema if name == "ddpm" else m.generator_ema
+    with torch.no_grad():
+        for p in live.parameters():
+            p.add_(1.0)
+    before = [e.clone() for e in ema.parameters()]
+    m.update_ema()  # first update: decay (1 + 0) / (10 + 0) = 0.1, so the EMA moves 90% of the way
+    moved = [(e - b).mean().item() for e, b in zip(ema.parameters(), before)]
+    assert all(x == pytest.approx(0.9, abs=1e-5) for x in moved)
+    assert not any(p.requires_grad for p in ema.parameters())

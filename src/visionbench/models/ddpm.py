@@ -7,6 +7,7 @@ diffusion.py. Images live in [-1, 1] inside the model; the public methods take a
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -109,9 +110,13 @@ def work_size(img_size: int, divisor: int) -> int:
 class DDPM(nn.Module):
     """Unconditional DDPM; forward(images) is the training loss, sample() draws images."""
 
-    def __init__(self, in_chans=1, img_size=8, width=32, mults=(1, 2), steps=1000):
+    def __init__(self, in_chans=1, img_size=8, width=32, mults=(1, 2), steps=1000, ema=0.995):
         super().__init__()
         self.unet = TimeUNet(in_chans, in_chans, width, tuple(mults))
+        # Samples come from an exponential moving average of the weights, as in Ho et al.
+        self.ema = copy.deepcopy(self.unet).requires_grad_(False)
+        self.ema_decay = ema
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.diffusion = GaussianDiffusion(steps)
         self.in_chans, self.img_size = in_chans, img_size
         self.work = work_size(img_size, self.unet.size_divisor)
@@ -136,20 +141,29 @@ class DDPM(nn.Module):
         return self.diffusion.loss(self.unet, self._to_work(images))
 
     @torch.no_grad()
+    def update_ema(self) -> None:
+        """Called by the task after each optimizer step; warms up as (1 + n) / (10 + n)."""
+        n = int(self.ema_updates)
+        decay = min(self.ema_decay, (1 + n) / (10 + n))
+        for e, p in zip(self.ema.parameters(), self.unet.parameters()):
+            e.lerp_(p, 1 - decay)
+        for e, b in zip(self.ema.buffers(), self.unet.buffers()):
+            e.copy_(b)
+        self.ema_updates += 1
+
+    @torch.no_grad()
     def sample(self, n: int, generator=None, steps: int = 1000, eta: float = 1.0) -> torch.Tensor:
         device = next(self.parameters()).device
         shape = (n, self.in_chans, self.work, self.work)
         return self._from_work(
-            self.diffusion.sample(self.unet, shape, generator, steps, eta, device=device)
+            self.diffusion.sample(self.ema, shape, generator, steps, eta, device=device)
         )
 
     @torch.no_grad()
     def inpaint(self, images, keep, generator=None, steps: int = 100, resample: int = 5):
         """RePaint: fill where keep == 0; pixels where keep == 1 come back unchanged."""
         k = keep if self.work == self.img_size else F.interpolate(keep, size=(self.work,) * 2)
-        out = self.diffusion.repaint(
-            self.unet, self._to_work(images), k, generator, steps, resample
-        )
+        out = self.diffusion.repaint(self.ema, self._to_work(images), k, generator, steps, resample)
         return keep * images + (1 - keep) * self._from_work(out)
 
 

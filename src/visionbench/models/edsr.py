@@ -82,10 +82,10 @@ _KW = ("scale", "width", "blocks", "res_scale", "bicubic_skip")
     "--model-arg width=64 --model-arg blocks=16). Adds a global bicubic skip, which the "
     "original has not (off with --model-arg bicubic_skip=false).",
     recipes={
-        "small": Recipe(lr=1e-3, weight_decay=0.0, epochs=5, batch_size=16, augment="flip"),
+        "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=6, batch_size=16, augment="flip"),
     },
     bench_jobs=(
-        {"task_options": {"degradation": "sr:2", "loss": "l1"}},
+        {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
     ),
 )

@@ -56,7 +56,7 @@ _KW = ("scale", "f1", "f2", "residual")
     card="Upsamples with bicubic first, then three convolutions predict the residual over "
     "bicubic (the original predicts the image; pass --model-arg residual=false for that).",
     recipes={
-        "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=4, batch_size=16, augment="flip"),
+        "small": Recipe(lr=1e-3, weight_decay=0.0, epochs=10, batch_size=16, augment="flip"),
     },
     bench_jobs=(
         {"task_options": {"degradation": "sr:2"}},

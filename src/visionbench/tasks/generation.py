@@ -122,7 +122,10 @@ class Generation(Task):
     def train_step(self, ctx, model, batch):
         m = unwrap(model)
         if not getattr(m, "adversarial", False):
-            return super().train_step(ctx, model, batch)
+            stats = super().train_step(ctx, model, batch)
+            if hasattr(m, "update_ema"):
+                m.update_ema()
+            return stats
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
         z = torch.randn(real.shape[0], m.z_dim, generator=ctx.generator).to(real.device)
         with ctx.autocast():
@@ -132,6 +135,8 @@ class Generation(Task):
         with ctx.autocast():
             loss_g = bce(m.discriminator(fake), True)
         ctx.backward_step(loss_g, opt=0)
+        if hasattr(m, "update_ema"):
+            m.update_ema()
         return {"loss": loss_g.item(), "d_loss": loss_d.item()}
 
     # sampling and evaluation -------------------------------------------------------------------
