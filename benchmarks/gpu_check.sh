@@ -48,7 +48,7 @@ if [ -z "${SKIP_CIFAR:-}" ]; then
   for seed in warmup $SEEDS; do
     s=$seed; [ "$seed" = warmup ] && s=100
     $PY -m visionbench train classification --model speedrun --data "cifar10:$DATA" \
-      --device "$DEVICE" --precision bf16 --channels-last $COMPILE --seed "$s" --quiet \
+      --device "$DEVICE" --precision bf16 --channels-last $COMPILE --model-arg tta=true --seed "$s" --quiet \
       --run-dir "$OUT/runs/speedrun_s$seed" ${CIFAR_ARGS:-} | tail -n 3
   done
   $PY - "$OUT" $SEEDS <<'EOF'

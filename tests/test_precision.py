@@ -149,3 +149,18 @@ def test_devices_flag_is_stripped_before_torchrun():
     assert distributed.strip_devices(["train", "--devices=4"]) == (["train"], 4)
     with pytest.raises(VisionbenchError, match="whole number"):
         distributed.strip_devices(["train", "--devices", "two"])
+
+
+def test_speedrun_flip_tta_averages_the_image_and_its_mirror():
+    from visionbench.models.registry import create_model
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 32, 32)
+    plain = create_model("speedrun", num_classes=10, in_chans=3, img_size=32).eval()
+    tta = create_model("speedrun", num_classes=10, in_chans=3, img_size=32, tta="true").eval()
+    tta.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        both = 0.5 * (plain(x) + plain(x.flip(-1)))
+        assert torch.allclose(tta(x), both, atol=1e-6)
+        assert not torch.allclose(plain(x), both, atol=1e-4)  # off by default
+        assert torch.allclose(tta(x), tta(x.flip(-1)), atol=1e-6)  # mirror-invariant
