@@ -88,3 +88,18 @@ def test_cv_refuses_a_dataset_without_folds(tmp_path):
         cross_validate(cfg, 3, train=_fake_train([]))
     with pytest.raises(VisionbenchError, match="at least 2"):
         cross_validate(cfg, 1, train=_fake_train([]))
+
+
+def test_cli_cv_prints_mean_std_and_interval(tmp_path, monkeypatch, capsys):
+    import visionbench.api
+    from visionbench.cli import main
+
+    calls: list[TrainConfig] = []
+    monkeypatch.setattr(visionbench.api, "train", _fake_train(calls))
+    args = ["train", "classification", "--model", "lenet5", "--data", "digits"]
+    assert main([*args, "--out", str(tmp_path), "--cv", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "0.9200 ± 0.0100" in out and "95% CI" in out and "__cv3.json" in out
+    assert len(calls) == 3
+    assert main([*args, "--cv", "3", "--seeds", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
