@@ -228,7 +228,7 @@ def _sync(device: torch.device) -> None:
 def _epoch_means(steps: list[dict]) -> dict:
     """Mean of each step statistic; tensors are summed on their device, nothing read per step."""
     out = {}
-    for k in steps[0] if steps else ():
+    for k in dict.fromkeys(k for s in steps for k in s):  # every key, first-seen order
         vals = [s[k] for s in steps if k in s]
         if isinstance(vals[0], torch.Tensor):
             out[k] = torch.stack([v.detach().float() for v in vals]).mean()
