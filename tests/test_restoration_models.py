@@ -70,6 +70,7 @@ def test_inpainting_keeps_known_pixels(mask):
     torch.manual_seed(0)
     task = _task(f"inpaint:{mask}")
     model = create_model("unet_attention", task="restoration", extra_in=1).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.1)  # the head starts at zero; make it paint
     clean = torch.rand(1, 3, 36, 44)
     degraded = task.degrade(clean, torch.Generator().manual_seed(0), test=True)
     keep = degraded[:, 3:]
@@ -78,6 +79,16 @@ def test_inpainting_keeps_known_pixels(mask):
         out = task.restore(model, degraded)
     assert torch.equal(out * keep, clean * keep)  # exactly unchanged outside the hole
     assert not torch.equal(out * (1 - keep), clean * 0)  # and something was painted inside
+
+
+@pytest.mark.parametrize("name", ["srcnn", "unet_attention"])
+def test_untrained_residual_models_start_exactly_at_bicubic(name):
+    from visionbench.tasks.restoration import upscale
+
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        out = create_model(name, task="restoration", scale=2).eval()(x)
+    assert torch.allclose(out.clamp(0, 1), upscale(x, 2), atol=1e-6)
 
 
 def test_gan_step_updates_generator_and_discriminator():

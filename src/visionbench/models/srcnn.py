@@ -37,6 +37,9 @@ class SRCNN(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(f2, in_chans, 5, padding=2),
         )
+        if residual:  # the residual starts at zero: the untrained network is exactly bicubic
+            nn.init.zeros_(self.body[-1].weight)
+            nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = bicubic_up(x, self.scale)
