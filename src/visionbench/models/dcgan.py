@@ -118,7 +118,7 @@ class DCGAN(nn.Module):
             optimizer="adam",
             lr=2e-4,
             weight_decay=0.0,
-            epochs=60,
+            epochs=120,
             batch_size=64,
             schedule="constant",
         ),
