@@ -160,9 +160,10 @@ def example_input(
     if hasattr(task, "example_input"):
         return task.example_input(info, batch)
     size = img_size or getattr(task, "input_size", None) or info.img_size
-    if getattr(task, "kind", "") == "sr":
-        size = max(1, size // task.scale)
-    return torch.rand(batch, in_chans or info.in_chans, size, size)
+    clean = torch.rand(batch, in_chans or info.in_chans, size, size)
+    if callable(getattr(task, "degrade", None)):  # restoration: noisy, downscaled or masked+mask
+        return task.degrade(clean, torch.Generator().manual_seed(0))
+    return clean
 
 
 class Sampling(nn.Module):

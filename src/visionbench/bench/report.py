@@ -259,6 +259,8 @@ def fmt(v, digits: int = 4) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
+        if abs(v) >= 10**digits:  # 3860.2 reads better as 3,860 than as 3.86e+03
+            return f"{v:,.0f}"
         return f"{v:.{digits}g}"
     return str(v)
 
