@@ -104,11 +104,12 @@ class Classification(Task):
 
     @torch.no_grad()
     def logits(self, model: nn.Module, dataset, device, batch_size: int = 256):
+        """All logits and targets, copied to the CPU once (a copy per batch syncs a GPU per batch)."""
         outs, targets = [], []
         for x, y in iterate(dataset, batch_size, device=device):
-            outs.append(model(x).float().cpu())
-            targets.append(y.cpu())
-        return torch.cat(outs), torch.cat(targets)
+            outs.append(model(x).float())
+            targets.append(y)
+        return torch.cat(outs).cpu(), torch.cat(targets).cpu()
 
     def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
         logits, y = self.logits(model, dataset, device)
