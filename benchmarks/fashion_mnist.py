@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--time-budget", type=float, help="seconds of training per model")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16")
     p.add_argument("--out", default="runs/fashion_mnist", help="folder for the runs")
     p.add_argument("--results", default=None, help="append one JSON line per model here")
     args = p.parse_args(argv)
@@ -53,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
-        + ("CUDA" if torch.cuda.is_available() else "no GPU")
+        + (
+            torch.cuda.get_device_name()
+            if args.device != "cpu" and torch.cuda.is_available()
+            else "CPU only"
+        )
+        + f", {args.precision}"
     )
     print(f"machine: {machine}")
     print("| model | family | epochs | test acc | target | train s | wall s | stopped |")
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             data=f"fashion-mnist:{root}",
             out=args.out,
             threads=args.threads,
+            device=args.device,
+            precision=args.precision,
             quiet=True,
             **{k: v for k, v in overrides.items() if v is not None},
         )
