@@ -16,7 +16,7 @@ bench: $(STAMP)
 	@$(BIN)/visionbench bench --suite review --quick --out runs
 
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	@$(BIN)/python -m pytest -p no:cacheprovider tests
 
 lint: $(STAMP)
 	@$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks
