@@ -216,3 +216,21 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
     with pytest.raises(VisionbenchError, match="degradation"):
         vb.train(task="restoration", model="dae", data="photos", task_options={"degradation": "blur:3"},
                  run_dir=str(tmp_path / "x"), quiet=True)  # fmt: skip
+
+
+def test_eval_bootstrap_interval_brackets_the_metric(lenet_run, capsys):
+    m = vb.evaluate(lenet_run.run_dir, bootstrap=500)
+    ci = m["intervals"]["accuracy"]
+    assert ci["n"] == 360 and ci["mean"] == pytest.approx(m["accuracy"])
+    assert ci["ci_low"] < m["accuracy"] <= ci["ci_high"] <= 1.0
+    assert cli("eval", str(lenet_run.run_dir), "--bootstrap", "200") == 0
+    assert "95% CI" in capsys.readouterr().out
+
+
+def test_restoration_metrics_are_means_of_per_image_scores(dae_run):
+    run, cfg, task, model, info = vb.load_run(dae_run.run_dir)
+    bundle = vb.load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    per_image = task.per_sample(model, bundle.test, torch.device("cpu"))
+    assert len(per_image["psnr"]) == 3  # the three held-out test photos
+    mean = sum(per_image["psnr"]) / 3
+    assert mean == pytest.approx(dae_run.metrics["psnr"], abs=1e-6)

@@ -198,14 +198,28 @@ def load_run(run_dir: str | Path):
     return run, cfg, task, model, info
 
 
-def evaluate(run_dir: str | Path, device: str = "cpu") -> dict:
-    """Reload a run's weights and recompute its test metrics on the same split."""
+def evaluate(run_dir: str | Path, device: str = "cpu", bootstrap: int = 0) -> dict:
+    """Reload a run's weights and recompute its test metrics on the same split.
+
+    With `bootstrap=N`, each metric that is a mean over test samples (accuracy, per-image PSNR
+    and SSIM, ...) also gets a seeded 95% percentile-bootstrap interval from N resamples, under
+    `intervals`.
+    """
     run, cfg, task, model, info = load_run(run_dir)
     dev = resolve_device(device)
     bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
     bundle = task.prepare(bundle, MODELS.get(cfg.model))
+    model = model.to(dev)
     with torch.no_grad():
-        return _clean(task.evaluate(model.to(dev), bundle.test, dev))
+        metrics = _clean(task.evaluate(model, bundle.test, dev))
+        if bootstrap:
+            from .protocols import bootstrap_ci
+
+            values = task.per_sample(model, bundle.test, dev)
+            metrics["intervals"] = {
+                k: bootstrap_ci(v, n_resamples=bootstrap) for k, v in values.items()
+            }
+    return metrics
 
 
 def read_image(path: str | Path, channels: int) -> torch.Tensor:

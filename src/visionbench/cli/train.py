@@ -142,16 +142,29 @@ def cmd_protocol(args: argparse.Namespace, cfg: TrainConfig) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    metrics = api.evaluate(args.run_dir, device=args.device)
+    metrics = api.evaluate(args.run_dir, device=args.device, bootstrap=args.bootstrap)
     run = RunDir.open(args.run_dir)
     saved = run.read_json(run.metrics)
     if args.json:
         print_json(metrics)
         return 0
-    rows = [{"metric": k, "value": v, "saved": saved.get(k)} for k, v in metrics.items()]
-    print_table(
-        rows, ["metric", "value", "saved"], title=f"re-evaluated {args.run_dir} (test split)"
-    )
+    intervals = metrics.pop("intervals", {})
+    rows = [
+        {
+            "metric": k,
+            "value": v,
+            "saved": saved.get(k),
+            "95% CI": f"[{intervals[k]['ci_low']:.4g}, {intervals[k]['ci_high']:.4g}]"
+            if k in intervals
+            else None,
+        }
+        for k, v in metrics.items()
+    ]
+    columns = ["metric", "value", "saved"] + (["95% CI"] if intervals else [])
+    title = f"re-evaluated {args.run_dir} (test split)"
+    if intervals:
+        title += f"; percentile bootstrap, {args.bootstrap} resamples, seed 0"
+    print_table(rows, columns, title=title)
     return 0
 
 
@@ -192,6 +205,13 @@ def register(sub) -> None:
     p.add_argument("run_dir")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add 95%% bootstrap intervals (N resamples) to metrics that average over test samples",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(

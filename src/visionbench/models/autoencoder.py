@@ -55,6 +55,14 @@ class ConvDenoisingAE(nn.Module):
     default_img_size=48,
     min_img_size=8,
     card="Denoising only (same-size input and output). Inputs are padded to a multiple of 4.",
+    # The quick suite trains on 32px patches for 10 epochs (about 18 s on 2 idle cores, +3.3 dB
+    # at sigma 25); the recipe's 48px patches and 20 epochs give +4.6 dB in about a minute.
+    bench_jobs=(
+        {
+            "task_options": {"degradation": "noise:25"},
+            "quick": {"epochs": 10, "data_options": {"patch_size": 32, "patches_per_image": 192}},
+        },
+    ),
     recipes={
         "small": Recipe(
             optimizer="adamw",

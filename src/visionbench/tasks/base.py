@@ -122,6 +122,11 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, dataset, device: torch.device) -> dict[str, float]:
         """Test metrics under plain names, baselines beside them; model is in eval mode."""
 
+    def per_sample(self, model: nn.Module, dataset, device: torch.device) -> dict[str, list[float]]:
+        """Per-sample values whose mean is a test metric (0/1 correctness, per-image PSNR), for
+        bootstrap intervals; {} where a metric does not decompose (mAP, FID)."""
+        return {}
+
     @abstractmethod
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> Any: ...
 

@@ -123,6 +123,10 @@ class Classification(Task):
         out["chance_accuracy"] = float(torch.bincount(y, minlength=k).max() / len(y))
         return out
 
+    def per_sample(self, model: nn.Module, dataset, device) -> dict[str, list[float]]:
+        logits, y = self.logits(model, dataset, device)
+        return {"accuracy": (logits.argmax(1) == y).double().tolist()}
+
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """Class probabilities for images [N,C,H,W] in [0,1] of any size."""

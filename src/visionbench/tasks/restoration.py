@@ -220,9 +220,9 @@ class Restoration(Task):
         return s
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
-        totals: dict[str, float] = {}
-        n = 0
+    def image_scores(self, model: nn.Module, dataset, device) -> list[dict[str, float]]:
+        """Scores of each test image, the baseline's beside them (prefixed, e.g. noisy_psnr)."""
+        rows = []
         m = unwrap(model)
         for degraded, clean in self.test_pairs(dataset):
             out = self.restore(model, degraded.to(device)).cpu()
@@ -233,12 +233,17 @@ class Restoration(Task):
                 h, w = clean.shape[-2:]
                 coded = self.composite(coded.float().cpu()[..., :h, :w], degraded)
                 mine |= {"bpp": rate, "psnr_8bit_latent": float(psnr(coded.clamp(0, 1), clean)[0])}
-            for k, v in mine.items():
-                totals[k] = totals.get(k, 0.0) + v
-            for k, v in base.items():
-                totals[f"{self.baseline}_{k}"] = totals.get(f"{self.baseline}_{k}", 0.0) + v
-            n += 1
-        return {k: v / max(1, n) for k, v in totals.items()}
+            rows.append(mine | {f"{self.baseline}_{k}": v for k, v in base.items()})
+        return rows
+
+    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
+        """Per-image scores averaged over images (PSNR is never pooled over the data set)."""
+        rows = self.image_scores(model, dataset, device)
+        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+
+    def per_sample(self, model: nn.Module, dataset, device) -> dict[str, list[float]]:
+        rows = self.image_scores(model, dataset, device)
+        return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
