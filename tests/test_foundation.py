@@ -234,3 +234,12 @@ def test_restoration_metrics_are_means_of_per_image_scores(dae_run):
     assert len(per_image["psnr"]) == 3  # the three held-out test photos
     mean = sum(per_image["psnr"]) / 3
     assert mean == pytest.approx(dae_run.metrics["psnr"], abs=1e-6)
+
+
+def test_detection_batches_keep_one_target_per_image():
+    from visionbench.engine.batches import iterate
+
+    bundle = vb.load_dataset("shapes", "detection")
+    images, targets = next(iterate(bundle.test, 4))
+    assert images.shape[0] == 4 and len(targets) == 4
+    assert all(t["boxes"].shape[1] == 4 and len(t["boxes"]) == len(t["labels"]) for t in targets)

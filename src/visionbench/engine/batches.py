@@ -116,6 +116,7 @@ def iterate(
         shuffle=False,
         num_workers=workers,
         pin_memory=device is not None and device.type == "cuda",
+        collate_fn=getattr(dataset, "collate_fn", None),  # detection: variable-size targets
     )
     for batch in loader:
         yield batch if device is None else to_device(batch, device, channels_last)
@@ -166,6 +167,7 @@ class TrainBatches:
                 num_workers=workers,
                 pin_memory=device.type == "cuda",
                 persistent_workers=workers > 0,
+                collate_fn=getattr(self.dataset, "collate_fn", None),
             )
 
     def __len__(self) -> int:
