@@ -142,9 +142,10 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
             "world_size": distributed.world(),
             "ranking_metric": task.ranking_metric,
             "higher_is_better": task.higher_is_better,
+            # the command line when run from the CLI; otherwise the exact replay of config.yaml
             "command": " ".join(["visionbench", *sys.argv[1:]])
             if sys.argv and "visionbench" in sys.argv[0]
-            else "",
+            else f"visionbench train -c {run.config}",
             "environment": describe(device),
         },
     )
