@@ -195,11 +195,12 @@ _EFFNET_TINY_ARCH = [
     min_img_size=8,
     card=TINY_CARD,
     recipes={
+        # 40 epochs: at 20 it still underfits 8x8 digits (94.7%); 40 reach 97.2%.
         "small": Recipe(
             optimizer="adamw",
             lr=2e-3,
             weight_decay=0.05,
-            epochs=20,
+            epochs=40,
             batch_size=32,
             schedule="onecycle",
             augment="shift",
