@@ -204,7 +204,8 @@ class SR3(nn.Module):
     "sampler=ddpm for the full 1,000-step ancestral sampler). Images are resized to a multiple "
     "of 2 (at least 8 px) inside the model.",
     recipes={
-        "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=60, batch_size=64, schedule="cosine"),
+        # 100 epochs: 82.8% confident samples and domain FID 24 on digits (60 gave 77.8%, FID 44)
+        "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=100, batch_size=64, schedule="cosine"),
     },
     bench_jobs=({"data": "digits"},),
 )
