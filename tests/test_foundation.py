@@ -243,3 +243,9 @@ def test_detection_batches_keep_one_target_per_image():
     images, targets = next(iterate(bundle.test, 4))
     assert images.shape[0] == 4 and len(targets) == 4
     assert all(t["boxes"].shape[1] == 4 and len(t["boxes"]) == len(t["labels"]) for t in targets)
+
+
+def test_inception_weights_flag_names_a_missing_file(capsys):
+    assert cli("train", "generation", "--model", "dcgan", "--data", "digits",
+               "--inception-weights", "/no/such/inception.pth") == 2  # fmt: skip
+    assert "Inception-V3 weights file not found: /no/such/inception.pth" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import sys
 from .. import api
 from ..config import TrainConfig, load_yaml
 from ..engine import distributed
+from ..errors import require_file
 from ..runs import RunDir
 from .common import console, parse_kv, print_json, print_table
 
@@ -67,6 +68,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         help="restoration: noise:SIGMA (0-255 scale) or sr:SCALE (default noise:25)",
     )
     m.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        help="generation: a local Inception-V3 weights file (torchvision layout); adds the "
+        "standard FID and IS beside the domain-feature ones. Nothing is downloaded.",
+    )
+    m.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="passed to the model builder"
     )
     m.add_argument("--task-option", action="append", metavar="KEY=VALUE")
@@ -86,6 +93,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     cfg.data_options = {**cfg.data_options, **parse_kv(args.data_option, "--data-option")}
     if args.degradation:
         cfg.task_options["degradation"] = args.degradation
+    if args.inception_weights:
+        require_file(args.inception_weights, "Inception-V3 weights file")
+        cfg.task_options["inception_weights"] = args.inception_weights
     return cfg
 
 

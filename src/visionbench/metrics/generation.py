@@ -230,7 +230,7 @@ register_metric(
     name="fid_inception",
     task="generation",
     definition="standard FID: " + _FD + " on Inception-V3 2048-d pool features",
-    settings="only with --task-option inception_weights=PATH (torchvision inception_v3 layout); "
+    settings="only with --inception-weights PATH (or --task-option inception_weights=PATH) (torchvision inception_v3 layout); "
     "bilinear resize to 299 (TF1-style half-pixel, no antialias), inputs scaled to [-1,1]",
     reference="Heusel et al. 2017; pytorch-fid",
     higher_is_better=False,
