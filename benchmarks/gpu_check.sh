@@ -6,7 +6,7 @@
 #   mkdir -p .data && cp /work/shared/data/cifar10/cifar10-jpg.tar.gz .data/   # once, on the host
 #   OUT=/tmp/out bash benchmarks/gpu_check.sh            # on the GPU machine, repo root
 #
-# Environment: OUT (results folder, default gpu_out), PYTHON (default python3), TAR (default
+# Environment: OUT (results folder, default gpu_out), RUNS (run directories, default $OUT/runs), PYTHON (default python3), TAR (default
 # .data/cifar10-jpg.tar.gz), SEEDS (default "0 1 2"), SKIP_THROUGHPUT=1, SKIP_CIFAR=1,
 # CIFAR_ARGS (extra `visionbench train` flags, e.g. "--epochs 14"). For a CPU smoke test of this
 # script: DEVICE=cpu COMPILE= SKIP_THROUGHPUT=1 CACHE_ARGS="--per-class 20" DATA=/tmp/c10 \
@@ -20,6 +20,7 @@ SEEDS=${SEEDS:-0 1 2}
 DEVICE=${DEVICE:-cuda}
 COMPILE=${COMPILE---compile}
 DATA=${DATA:-.data/cifar10}
+RUNS=${RUNS:-$OUT/runs}
 mkdir -p "$OUT"
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.data/inductor-cache}
@@ -49,15 +50,15 @@ if [ -z "${SKIP_CIFAR:-}" ]; then
     s=$seed; [ "$seed" = warmup ] && s=100
     $PY -m visionbench train classification --model speedrun --data "cifar10:$DATA" \
       --device "$DEVICE" --precision bf16 --channels-last $COMPILE --model-arg tta=true --seed "$s" --quiet \
-      --run-dir "$OUT/runs/speedrun_s$seed" ${CIFAR_ARGS:-} | tail -n 3
+      --run-dir "$RUNS/speedrun_s$seed" ${CIFAR_ARGS:-} | tail -n 3
   done
-  $PY - "$OUT" $SEEDS <<'EOF'
+  $PY - "$OUT" "$RUNS" $SEEDS <<'EOF'
 import json, statistics, sys
 from pathlib import Path
-out, seeds = Path(sys.argv[1]), sys.argv[2:]
+out, runs, seeds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 rows = []
 for s in ["warmup", *seeds]:
-    run = out / "runs" / f"speedrun_s{s}"
+    run = runs / f"speedrun_s{s}"
     try:
         st = json.loads((run / "status.json").read_text())
         m = json.loads((run / "metrics.json").read_text())

@@ -97,9 +97,12 @@ class CapsNet(nn.Module):
         p = self.primary(F.relu(self.conv(x)))  # B, types*dim, H, W
         b, _, h, w = p.shape
         u = p.view(b, -1, self.primary_dim, h, w).permute(0, 1, 3, 4, 2)
-        u = squash(u.reshape(b, -1, self.primary_dim))  # B, N, dim
-        u_hat = torch.einsum("njdk,bnk->bnjd", self.W, u)
-        return dynamic_routing(u_hat, self.routing_iterations)
+        # Routing sums thousands of votes and compares their agreement over 3 rounds: under
+        # bf16/fp16 autocast that loses the small differences it runs on, so it stays in fp32.
+        with torch.autocast(x.device.type, enabled=False):
+            u = squash(u.reshape(b, -1, self.primary_dim).float())  # B, N, dim
+            u_hat = torch.einsum("njdk,bnk->bnjd", self.W.float(), u)
+            return dynamic_routing(u_hat, self.routing_iterations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log(self.capsules(x).norm(dim=-1).clamp_min(1e-12))
