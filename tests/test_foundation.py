@@ -65,6 +65,36 @@ def test_list_json_matches_registries(capsys):
         assert {r.get("key", r.get("name")) for r in rows} == set(registry.names())
 
 
+def test_narrow_terminal_hides_free_text_not_names(monkeypatch):
+    from rich.console import Console
+
+    from visionbench.cli import common
+
+    rows = [
+        {"name": "mobilenetv4_conv_small_050", "family": "mobile_cnn", "description": "x " * 60},
+        {"name": "lenet5", "family": "classic_cnn", "description": "LeNet-5"},
+    ]
+    for width, described in ((50, False), (80, True)):
+        monkeypatch.setattr(common, "console", Console(width=width, record=True))
+        common.print_table(rows, ["name", "family", "description"], optional=("description",))
+        text = common.console.export_text()
+        assert "mobilenetv4_conv_small_050" in text  # a name is never folded
+        assert ("description" in text.splitlines()[1]) is described
+        assert ("not shown: description" in text) is not described
+
+
+def test_broken_pipe_is_not_an_error(monkeypatch, capfd):
+    """`visionbench list models | head`: the reader leaving is no error and no traceback."""
+    from visionbench.cli import listing
+
+    def reader_gone(*_, **__):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(listing, "print_table", reader_gone)
+    assert cli("list", "metrics") == 0
+    assert capfd.readouterr().err == ""
+
+
 def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as e:
         cli("--version")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("visionbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `visionbench list models | head`: the reader left, not an error
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # no later flush error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug or an unexpected failure: one line, traceback on --debug
         if args.debug or os.environ.get("VISIONBENCH_DEBUG"):
             raise

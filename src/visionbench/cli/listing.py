@@ -17,12 +17,30 @@ COLUMNS = {
         "applications",
         "citation",
     ],
-    "models": ["name", "family", "tasks", "source", "default_img_size", "description"],
+    "models": ["name", "family", "tasks", "img", "source", "description"],
     "datasets": ["name", "tasks", "format", "embedded", "description", "how_to_point"],
     "metrics": ["name", "task", "definition", "settings", "reference", "equation"],
     "tasks": ["name", "description", "ranking_metric", "models", "datasets"],
     "suites": ["name", "description", "jobs"],
 }
+# Free-text columns, dropped first when the terminal is too narrow for the table.
+LONG_TEXT = (
+    "characteristics",
+    "strengths",
+    "limitations",
+    "applications",
+    "citation",
+    "description",
+    "how_to_point",
+    "definition",
+    "settings",
+    "reference",
+    "equation",
+    "source",
+    "models",
+    "datasets",
+    "jobs",
+)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -39,10 +57,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
+        if args.what == "models":  # short headers and readable sizes in the table only
+            rows = [
+                r
+                | {"img": r.get("default_img_size")}
+                | ({"params": f"{r['params'] / 1e6:.2f}M"} if r.get("params") else {})
+                for r in rows
+            ]
         columns = [c for c in COLUMNS[args.what] if any(c in r for r in rows)] or COLUMNS[args.what]
         extra = [c for c in ("params", "gflops") if any(c in r for r in rows)]
         print_table(
-            rows, columns[:2] + extra + columns[2:], title=f"visionbench {args.what} ({len(rows)})"
+            rows,
+            columns[:2] + extra + columns[2:],
+            title=f"visionbench {args.what} ({len(rows)})",
+            optional=LONG_TEXT,
         )
     return 0
 

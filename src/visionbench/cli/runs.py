@@ -28,6 +28,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows,
         ["path", "family", "status", "score", "params", "latency_ms"],
         title=f"runs under {args.root} ({len(rows)})",
+        optional=("family", "params", "latency_ms"),
     )
     return 0
 
