@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig, load_yaml, save_yaml
-from .data.registry import DATASETS, DataInfo, load_dataset
+from .data.registry import DATASETS, DataInfo, load_dataset, subsample_train
 from .engine import distributed
 from .engine.checkpoint import load_weights
 from .engine.trainer import Trainer, seed_everything
@@ -97,6 +97,8 @@ def prepare_run(cfg: TrainConfig):
     _setup_torch(cfg, device)
     seed_everything(cfg.seed)
     bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    if cfg.train_fraction is not None:  # the same subset for every training seed of a split
+        bundle = subsample_train(bundle, cfg.train_fraction, seed=cfg.split_seed)
     task = TASKS.get(cfg.task)(cfg)
     bundle = task.prepare(bundle, spec)
     recipe = resolve_recipe(spec, task, bundle.info, cfg)

@@ -29,6 +29,8 @@ class TrainConfig:
     augment: str | None = None
     time_budget: float | None = None  # seconds of training; then stop cleanly and evaluate
     patience: int | None = None  # early stopping on the validation metric
+    # data efficiency: train on a stratified, seeded share of the training split (val/test kept)
+    train_fraction: float | None = None
     resume: bool = False
     # hardware
     device: str = "cpu"

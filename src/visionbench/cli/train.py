@@ -42,6 +42,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         help="stop training after this long, then evaluate",
     )
     g.add_argument(
+        "--train-fraction",
+        type=float,
+        metavar="F",
+        help="train on a stratified, seeded share F in (0, 1] of the training split "
+        "(validation and test unchanged): data-efficiency runs",
+    )
+    g.add_argument(
         "--patience", type=int, help="early stopping on the validation metric after N bad epochs"
     )
     g.add_argument(

@@ -115,3 +115,36 @@ def detect_format(root: Path | None) -> str:
             f"cannot detect the format of {root}; name it: --data NAME:{root}"
         ) from None
     return detect(root)
+
+
+def subsample_train(bundle: DataBundle, fraction: float, seed: int = 0) -> DataBundle:
+    """The bundle with only a stratified, seeded `fraction` of its training split.
+
+    Validation and test stay untouched, so accuracies at different fractions are measured on the
+    same images. Labelled in-memory sets are stratified; unlabelled ones get a seeded random share.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from .splits import stratified_subset
+    from .tensors import TensorSet
+
+    if not 0.0 < fraction <= 1.0:
+        raise VisionbenchError(f"train_fraction must be in (0, 1], got {fraction}")
+    train = bundle.train
+    if not isinstance(train, TensorSet):
+        raise VisionbenchError(
+            f"train_fraction needs an in-memory dataset; '{bundle.info.name}' is read from files"
+        )
+    n = len(train)
+    if train.labels is not None:
+        keep = stratified_subset(train.labels.numpy(), fraction, seed)
+    else:
+        keep = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, int(fraction * n))])
+    sizes = {**bundle.info.sizes, "train": len(keep)}
+    split = (
+        f"{bundle.info.split}; train subsampled to {fraction:g} ({len(keep)} of {n}, seed {seed})"
+    )
+    info = dataclasses.replace(bundle.info, sizes=sizes, split=split.lstrip("; "))
+    return dataclasses.replace(bundle, info=info, train=train.subset(keep))

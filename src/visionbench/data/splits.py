@@ -25,3 +25,21 @@ def stratified_kfold(
     """(train, test) index pairs of stratified k-fold cross-validation."""
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(np.sort(a), np.sort(b)) for a, b in skf.split(np.zeros(len(labels)), labels)]
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded, stratified `fraction` of the samples (data-efficiency runs).
+
+    Class proportions are kept (scikit-learn's stratified split), so a 10% subset of a balanced
+    set stays balanced; the size is floor(fraction * n), at least one image per class.
+    """
+    n = len(labels)
+    idx = np.arange(n)
+    if fraction >= 1.0:
+        return idx
+    classes = len(np.unique(labels))
+    size = max(int(fraction * n), classes)
+    if size >= n:
+        return idx
+    keep, _ = train_test_split(idx, train_size=size, stratify=labels, random_state=seed)
+    return np.sort(keep)
