@@ -2,6 +2,7 @@
 
 runs/<task>/<model>__<dataset>__s<seed>/
   config.yaml  metrics.json  history.csv  model.safetensors  status.json  profile.json
+  challenges.json (classification)
   checkpoint/  samples/
 """
 
@@ -36,6 +37,7 @@ class RunDir:
     weights = property(lambda self: self.path / "model.safetensors")
     status_file = property(lambda self: self.path / "status.json")
     profile = property(lambda self: self.path / "profile.json")
+    challenges = property(lambda self: self.path / "challenges.json")
     checkpoint = property(lambda self: self.path / "checkpoint")
     samples = property(lambda self: self.path / "samples")
 

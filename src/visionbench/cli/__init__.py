@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "profile",
     "runs",
     "export",
+    "challenges",
 ]
 
 
