@@ -69,7 +69,7 @@ def train_command(cfg: TrainConfig) -> str:
     """The `visionbench train` line that reruns one job (time budget included)."""
     parts = ["visionbench", "train", cfg.task, "--model", cfg.model, "--data", cfg.data]
     parts += ["--seed", str(cfg.seed)]
-    for name in ("epochs", "batch_size", "lr", "time_budget", "img_size"):
+    for name in ("epochs", "batch_size", "lr", "time_budget", "img_size", "train_fraction"):
         v = getattr(cfg, name)
         if v is not None:
             parts += [f"--{name.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
@@ -135,6 +135,12 @@ class Budget:
         if train is not None:
             self.overheads.append(max(0.0, wall - train))
 
+    def outside(self, seconds: float) -> None:
+        """Time spent outside the shared budget (side jobs, challenge analyses): the total grows
+        by as much, so the suite's own jobs keep the training time they had without it."""
+        if self.total is not None:
+            self.total += seconds
+
 
 def run_suite(
     suite_name: str = "review",
@@ -193,7 +199,8 @@ def run_suite(
         for j, s in jobs
         if force or RunDir(suite_dir / j.task / j.run_name(s)).status().get("status") != "done"
     ]
-    plan = Budget(budget if quick else None, len(todo), start=t_start)
+    shared = sum(1 for j, _ in todo if j.shares_budget)
+    plan = Budget(budget if quick else None, shared, start=t_start)
     failed = 0
     started = time.time()
     columns = (
@@ -213,17 +220,20 @@ def run_suite(
                 extra = ""
                 if profile and not run.profile.exists():  # killed between training and profile
                     extra = _profile(run, device)
+                if profile and _wants_challenges(run) and not run.challenges.exists():
+                    extra += _challenges(run, device)[0]
                 bar.console.print(f"{label}: done earlier, skipped{extra}")
                 bar.advance(overall)
                 continue
             cfg.threads = cfg.threads or threads
             own = cfg.time_budget
-            cfg.time_budget = plan.next(own)
+            cfg.time_budget = plan.next(own) if job.shares_budget else own
             # an unfinished job continues from its last checkpoint instead of starting over
             cfg.resume = not force and (run.checkpoint / "state.pt").exists()
             bar.update(overall, description=f"{label} (budget {cfg.time_budget or '-'} s)")
             t0 = time.time()
             train_s = None
+            outside = 0.0  # seconds that do not count against the shared budget
             try:
                 from ..api import train
 
@@ -231,8 +241,11 @@ def run_suite(
                 train_s = result.status.get("train_seconds")
                 run.set_status("done", command=train_command(cfg))
                 msg = _summary(run, result.metrics)
-                if profile:
+                if profile and cfg.train_fraction is None:  # same architecture as its full run
                     msg += _profile(run, device)
+                if profile and _wants_challenges(run):
+                    note, outside = _challenges(run, device)
+                    msg += note
                 stop = result.status.get("stopped")
                 note = f" [yellow](stopped by {stop})[/yellow]" if stop == "time_budget" else ""
                 bar.console.print(f"{label}: {msg} in {time.time() - t0:.0f} s{note}")
@@ -243,7 +256,11 @@ def run_suite(
                 run.create()
                 run.set_status("failed", error=f"{type(e).__name__}: {e}")
                 bar.console.print(f"{label}: [red]failed[/red]: {type(e).__name__}: {e}")
-            plan.finished(time.time() - t0, train_s)
+            if job.shares_budget:
+                plan.finished(time.time() - t0 - outside, train_s)
+                plan.outside(outside)
+            else:
+                plan.outside(time.time() - t0)
             bar.advance(overall)
     meta |= {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -276,6 +293,43 @@ def _profile(run: RunDir, device: str) -> str:
         run.write_json(run.profile, {"error": f"{type(e).__name__}: {e}"})
         return f", [yellow]profile failed: {type(e).__name__}: {e}[/yellow]"
     return f", {p['params'] / 1e6:.2g} M params, {p['latency_ms']['median']:.2g} ms/image"
+
+
+def _wants_challenges(run: RunDir) -> bool:
+    """Finished classification runs on the full training split (fraction runs feed only the
+    data-efficiency curve; their architecture is analysed by the full-data run)."""
+    meta = run.read_json(run.path / "run.json")
+    if meta.get("task") != "classification" or not run.weights.exists():
+        return False
+    return _config_value(run, "train_fraction") is None
+
+
+def _config_value(run: RunDir, key: str):
+    import yaml
+
+    try:
+        return (yaml.safe_load(run.config.read_text()) or {}).get(key)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _challenges(run: RunDir, device: str) -> tuple[str, float]:
+    """Robustness, bias and saliency of a finished run; a failure is recorded, never fails the job.
+
+    Returns the progress-line note and the seconds it took.
+    """
+    from ..analysis.challenges import challenges_run
+
+    t0 = time.time()
+    try:
+        c = challenges_run(run.path, device=device)
+    except Exception as e:
+        run.write_json(run.challenges, {"error": f"{type(e).__name__}: {e}"})
+        return f", [yellow]challenges failed: {type(e).__name__}: {e}[/yellow]", time.time() - t0
+    rel = c["robustness"]["relative_robustness"]
+    faithful = c["interpretability"]["deletion"]["faithful"]
+    note = f", robustness {rel:.2f}, saliency {'faithful' if faithful else 'NOT faithful'}"
+    return note, time.time() - t0
 
 
 def _index(out: str | Path) -> None:

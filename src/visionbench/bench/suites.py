@@ -52,6 +52,8 @@ class Job:
     full: dict = field(default_factory=dict)  # TrainConfig overrides for --full (one GPU)
     variant: str = ""  # tells apart two jobs of one model on one dataset (e.g. sr2, noise25)
     in_quick: bool | None = None  # None: --quick picks the family's cheapest model per setting
+    # False: a side study with its own time budget, outside the share the suite's jobs split
+    shares_budget: bool = True
 
     @property
     def setting(self) -> str:
@@ -109,6 +111,7 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     quick, full = dict(entry.pop("quick", {})), dict(entry.pop("full", {}))
     variant = str(entry.pop("variant", ""))
     in_quick = entry.pop("in_quick", None)
+    shares_budget = bool(entry.pop("shares_budget", True))
     for k, v in entry.items():
         quick.setdefault(k, v)
         if k not in LENGTH_KEYS:
@@ -121,7 +124,35 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     degradation = quick.get("task_options", {}).get("degradation")
     if not variant and degradation:
         variant = degradation.replace(":", "")
-    return Job(task, model, data, seed, quick, full, variant, in_quick)
+    return Job(task, model, data, seed, quick, full, variant, in_quick, shares_budget)
+
+
+# Data efficiency (the review: ViTs need far more data than CNNs, hybrids sit between): these
+# models also train on stratified shares of the digits training split. Each job keeps the model's
+# recipe (the same epochs, so fewer optimiser steps on less data) under its own small time budget,
+# outside the suite's shared budget, so the full-data jobs train exactly as long as without it.
+DATA_EFFICIENCY_MODELS = ("lenet5", "vit_nano", "hybrid_nano")
+DATA_EFFICIENCY_FRACTIONS = (0.1, 0.3)
+DATA_EFFICIENCY_SECONDS = 12.0
+
+
+def data_efficiency_jobs() -> list[Job]:
+    """Classification jobs on fractions of the training split; run names end in `-fracF`."""
+    return [
+        job_from_overrides(
+            model,
+            "classification",
+            {
+                "train_fraction": f,
+                "variant": f"frac{f:g}",
+                "in_quick": True,
+                "shares_budget": False,
+                "quick": {"time_budget": DATA_EFFICIENCY_SECONDS},
+            },
+        )
+        for model in DATA_EFFICIENCY_MODELS
+        for f in DATA_EFFICIENCY_FRACTIONS
+    ]
 
 
 def review_jobs() -> tuple[list[Job], list[str]]:
@@ -143,6 +174,7 @@ def review_jobs() -> tuple[list[Job], list[str]]:
                 notes.append(f"{spec.name}/{job.task}: dataset '{job.data}' is not registered yet")
             else:
                 jobs.append(job)
+    jobs += [j for j in data_efficiency_jobs() if j.model in MODELS]
     covered = {(MODELS.get(j.model).family, j.task) for j in jobs}
     for fam in FAMILIES:
         missing = [t for t in fam.tasks if (fam.key, t) not in covered]

@@ -71,5 +71,10 @@ def register(sub) -> None:
         help=f"quick mode: seconds the whole suite may take, shared among its jobs as training "
         f"time budgets (default {QUICK_SUITE_SECONDS:g})",
     )
-    p.add_argument("--no-profile", action="store_true", help="skip profiling each trained model")
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="skip profiling and the challenge analyses (robustness, bias, saliency) "
+        "of each trained model",
+    )
     p.set_defaults(func=cmd_bench)
