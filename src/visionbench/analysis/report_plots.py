@@ -82,3 +82,21 @@ def curves_png(series: dict[str, list[tuple[float, float]]], ylabel: str, title:
     if series:
         ax.legend(fontsize=7, ncol=2)
     return png_bytes(fig)
+
+
+def fraction_png(series: dict[str, list[tuple[float, float]]], ylabel: str, title: str) -> bytes:
+    """One line per model: (share of the training split, value), log-scaled shares."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    shares = sorted({x for xy in series.values() for x, _ in xy})
+    for name, xy in sorted(series.items()):
+        if xy:
+            ax.plot(*zip(*sorted(xy)), marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(shares, [f"{x:.0%}" for x in shares])
+    ax.minorticks_off()
+    ax.set_xlabel("share of the training split")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return png_bytes(fig)
