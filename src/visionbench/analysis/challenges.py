@@ -316,18 +316,21 @@ def test_images(cfg, max_images: int = MAX_IMAGES, seed: int = SEED):
 def challenges_run(run_dir: str | Path, device: str = "cpu", max_images: int = MAX_IMAGES) -> dict:
     """Measure a finished classification run; writes challenges.json and samples/saliency.png."""
     from ..api import load_run
+    from ..config import load_yaml
     from ..environment import resolve_device
+    from ..runs import RunDir
     from ..tasks.classification import resize_images
 
     path = Path(run_dir)
     if not path.is_dir():
         raise VisionbenchError(f"no such run directory: {path}")
+    kind = load_yaml(RunDir.open(path).config).get("task")  # before building any model
+    if kind != "classification":
+        raise VisionbenchError(
+            f"challenges are measured for classification runs; {path} is a {kind} run"
+        )
     t0 = time.perf_counter()
     run, cfg, task, net, info = load_run(path)
-    if cfg.task != "classification":
-        raise VisionbenchError(
-            f"challenges are measured for classification runs; {path} is a {cfg.task} run"
-        )
     dev = resolve_device(device)
     net = net.to(dev)
     size = task.input_size
