@@ -221,7 +221,9 @@ def run_suite(
                 if profile and not run.profile.exists():  # killed between training and profile
                     extra = _profile(run, device)
                 if profile and _wants_challenges(run) and not run.challenges.exists():
-                    extra += _challenges(run, device)[0]
+                    note, seconds = _challenges(run, device)
+                    extra += note
+                    plan.outside(seconds)
                 bar.console.print(f"{label}: done earlier, skipped{extra}")
                 bar.advance(overall)
                 continue
@@ -328,7 +330,8 @@ def _challenges(run: RunDir, device: str) -> tuple[str, float]:
         return f", [yellow]challenges failed: {type(e).__name__}: {e}[/yellow]", time.time() - t0
     rel = c["robustness"]["relative_robustness"]
     faithful = c["interpretability"]["deletion"]["faithful"]
-    note = f", robustness {rel:.2f}, saliency {'faithful' if faithful else 'NOT faithful'}"
+    note = ", robustness " + (f"{rel:.2f}" if rel is not None else "– (clean accuracy 0)")
+    note += f", saliency {'faithful' if faithful else 'NOT faithful'}"
     return note, time.time() - t0
 
 
