@@ -274,6 +274,7 @@ def analyse(
     class_names: list[str],
     picture: Path | None = None,
     seed: int = SEED,
+    title: str = "",
 ) -> dict:
     """Robustness, per-class disparity and saliency faithfulness of `model` on these images."""
     fill = images.mean(dim=(0, 2, 3), keepdim=True)  # "removed" = the mean of the analysed images
@@ -288,7 +289,7 @@ def analyse(
     if picture is not None:
         firsts = [int((labels == c).nonzero()[0]) for c in labels.unique().tolist()]
         pick = torch.tensor(firsts[:PICTURE_IMAGES])
-        saliency_png(images[pick], sal[pick], labels[pick], class_names, picture)
+        saliency_png(images[pick], sal[pick], labels[pick], class_names, picture, title)
         interp["picture"] = f"{picture.parent.name}/{picture.name}"
     return {
         "robustness": rob,
@@ -338,7 +339,13 @@ def challenges_run(run_dir: str | Path, device: str = "cpu", max_images: int = M
     images, labels = images.to(dev), labels.to(dev)
     names = info.class_names or [str(i) for i in range(info.num_classes)]
     result = analyse(
-        lambda x: net(resize_images(x, size)), images, labels, names, run.samples / "saliency.png"
+        lambda x: net(resize_images(x, size)),
+        images,
+        labels,
+        names,
+        run.samples / "saliency.png",
+        title=f"{cfg.model} on {info.name}: input gradient x (input - mean), "
+        "red supports the true class",
     )
     result |= {
         "model": cfg.model,

@@ -346,7 +346,11 @@ def efficiency_rows(records: list[dict]) -> list[dict]:
             by_model[r["model"]]["points"].setdefault(1.0, _point(r))
     for row in by_model.values():
         row["points"] = dict(sorted(row["points"].items()))
-    return sorted(by_model.values(), key=lambda x: x["model"])
+
+    def smallest_share(row: dict) -> float:  # the most data-efficient model first
+        return -(next(iter(row["points"].values()))["accuracy"] or 0.0)
+
+    return sorted(by_model.values(), key=smallest_share)
 
 
 def _point(r: dict) -> dict:
