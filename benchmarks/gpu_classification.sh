@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Issue 3 on a GPU, one prepared script: Fashion-MNIST with one or more models per family (each
 # its own process, all at once on the one GPU, so wall times overlap), and every classification
-# model on digits. Runs from source, no network, no .venv needed:
+# model on digits. Runs from source, no network, no .venv needed. Processes share the GPU by
+# time-slicing: with the default 12 + 4 at once on an H200 each got about a tenth of it (a
+# 20-epoch resnet_tiny needed ~88 s alone with one other job, and reached 13 epochs in 240 s
+# with 15 others), so for full recipes pass fewer FMNIST_MODELS or a larger BUDGET.
 #
 #   mkdir -p .data/fashion-mnist && cp ../shared/data/fashion-mnist/* .data/fashion-mnist/
 #   OUT=/tmp/out bash benchmarks/gpu_classification.sh      # on the GPU machine, repo root
