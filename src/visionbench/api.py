@@ -262,6 +262,9 @@ def predict(run_dir: str | Path, input: str | Path, output: str | Path | None = 
         vals, idx = probs.topk(k)
         names = info.class_names or [str(i) for i in range(probs.numel())]
         return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+    if cfg.task == "anomaly":  # a grey-level map; the run's F1-best pixel threshold is mid-grey
+        dest = Path(output) if output else Path(input).with_name(Path(input).stem + "_anomaly.png")
+        return write_image(task.map_image(out[0], run.read_json(run.metrics)), dest)
     dest = Path(output) if output else Path(input).with_name(Path(input).stem + "_restored.png")
     return write_image(out[0], dest)
 

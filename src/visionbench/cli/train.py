@@ -197,7 +197,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 title=str(args.input),
             )
     else:
-        console.print(f"restored image written to [bold]{out}[/bold]")
+        run = RunDir.open(args.run_dir)
+        task = run.read_json(run.path / "run.json").get("task")
+        what = "anomaly map" if task == "anomaly" else "restored image"
+        console.print(f"{what} written to [bold]{out}[/bold]")
     return 0
 
 

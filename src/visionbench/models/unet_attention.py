@@ -93,12 +93,21 @@ class AttentionUNet(nn.Module):
 
 
 _KW = ("scale", "width", "extra_in")
+# Anomaly detection (docs/anomaly.md): trained to fill hidden grid cells, since its skips would
+# copy a defect straight through a plain reconstruction. Width 16, like segmentation.
+ANOMALY_SMALL = Recipe(lr=2e-3, weight_decay=0.0, epochs=8, batch_size=16, augment="flip")
+ANOMALY_JOB = {
+    "task": "anomaly",
+    "in_quick": True,
+    "shares_budget": False,
+    "quick": {"time_budget": 12.0, "data_options": {"patch_size": 32}},
+}
 
 
 @register_model(
     "unet_attention",
     family="modern_autoencoder",
-    tasks=("restoration",),
+    tasks=("restoration", "anomaly"),
     description="U-shaped encoder-decoder with a transformer (self-attention) bottleneck",
     default_img_size=48,
     min_img_size=8,
@@ -106,12 +115,17 @@ _KW = ("scale", "width", "extra_in")
     "its latent bits per pixel exceed the raw image's: it restores, it does not compress.",
     recipes={
         "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=4, batch_size=16, augment="flip"),
+        "anomaly/small": ANOMALY_SMALL,
     },
     bench_jobs=(
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
         {"task_options": {"degradation": "inpaint:box"}},
+        ANOMALY_JOB,
     ),
 )
 def unet_attention(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
-    return AttentionUNet(in_chans=in_chans, **{k: v for k, v in kw.items() if k in _KW})
+    kw = {k: v for k, v in kw.items() if k in _KW}
+    if task == "anomaly":
+        kw.setdefault("width", 16)
+    return AttentionUNet(in_chans=in_chans, **kw)

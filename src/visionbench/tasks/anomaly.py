@@ -1,0 +1,290 @@
+"""Anomaly detection: learn what normal looks like from normal images only, then score every test
+image and every pixel by how badly the model explains it (Sec. V, autoencoders and GANs).
+
+Two ways to turn a reconstruction model into a detector (task option `scoring`):
+
+- `reconstruct` (bottleneck autoencoders, e.g. `dae`): the anomaly map is the per-pixel squared
+  reconstruction error. Works when the code is too narrow to carry what training never showed.
+- `inpaint` (models with skip connections, e.g. `unet_attention`): a U-Net trained to reconstruct
+  learns the identity through its skips and copies a defect straight through (error ~0 everywhere).
+  So, after RIAD (Zavrtanik et al. 2021), it learns to fill random grid cells from their context;
+  at test time every pixel is hidden once (the cells split into disjoint sets) and scored by the
+  error of its reconstruction from surroundings it could not copy from.
+
+Maps are smoothed with a Gaussian (sigma 2 px): a defect is a region, single-pixel errors are
+texture noise. The image score is the mean of the top 1% of map values: the max alone is one
+noisy pixel, the mean of the whole map dilutes a scratch covering 1% of the image to nothing.
+
+Beside every metric sits a model-free baseline on the same images: the per-pixel squared z-score
+against the training images' per-pixel mean and standard deviation, scored the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data.registry import DataBundle, DataInfo
+from ..engine.batches import iterate
+from ..engine.checkpoint import unwrap
+from ..errors import VisionbenchError
+from ..metrics.anomaly import auroc, f1_max, pro_score
+from ..models.registry import ModelSpec
+from . import augment
+from .base import Task, register_task
+
+SCORINGS = ("reconstruct", "inpaint")
+# Models whose skip connections copy their input: reconstruction error is blind for them, so they
+# default to inpainting and get a mask channel (the restoration task's inpainting input).
+SKIP_MODELS = ("unet_attention",)
+
+
+def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of [N,1,H,W] maps, reflect-padded (no dark rim at the border)."""
+    if sigma <= 0:
+        return maps
+    r = max(1, int(3 * sigma + 0.5))
+    r = min(r, maps.shape[-1] - 1, maps.shape[-2] - 1)
+    t = torch.arange(-r, r + 1, dtype=maps.dtype, device=maps.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(maps, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+def top_mean(maps: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Per-image mean of the largest `fraction` of map values ([N,...] -> [N])."""
+    flat = maps.flatten(1)
+    k = max(1, int(round(fraction * flat.shape[1])))
+    return flat.topk(k, dim=1).values.mean(1)
+
+
+def cell_parts(h: int, w: int, cell: int, parts: int, generator: torch.Generator) -> torch.Tensor:
+    """[parts,1,h,w] masks (1 = hidden): grid cells dealt at random into `parts` disjoint sets,
+    so together they hide every pixel exactly once."""
+    gh, gw = -(-h // cell), -(-w // cell)
+    owner = torch.randperm(gh * gw, generator=generator) % parts
+    owner = owner.view(1, 1, gh, gw).float()
+    owner = F.interpolate(owner, scale_factor=cell, mode="nearest")[..., :h, :w]
+    return torch.cat([(owner == p).float() for p in range(parts)])
+
+
+def pad_to(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """Reflect-pad the bottom and right to a multiple of the model's size divisor."""
+    div = getattr(unwrap(model), "size_divisor", 1)
+    ph, pw = (-x.shape[-2]) % div, (-x.shape[-1]) % div
+    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+
+
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(images, labels, masks) from an anomaly batch (image, label, mask) or a bare image batch."""
+    if isinstance(batch, (tuple, list)):
+        x = batch[0]
+        y = batch[1] if len(batch) > 1 else None
+        m = batch[2] if len(batch) > 2 else None
+        return x, y, m
+    return batch, None, None
+
+
+@register_task
+class AnomalyDetection(Task):
+    name = "anomaly"
+    ranking_metric = "image_auroc"
+    higher_is_better = True
+    description = "detect and localise defects, trained on normal images only"
+    metric_names = ("image_auroc", "pixel_auroc", "f1_max", "pro")
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.scoring = self.options.get("scoring")
+        if self.scoring is not None and self.scoring not in SCORINGS:
+            raise VisionbenchError(
+                f"scoring must be one of {', '.join(SCORINGS)}, got '{self.scoring}'"
+            )
+        self.sigma = float(self.options.get("smooth", 2.0))
+        self.top = float(self.options.get("top_fraction", 0.01))
+        self.cell = int(self.options.get("cell", 8))  # RIAD's cell side at test time
+        self.parts = int(self.options.get("parts", 4))  # 1/parts of the cells hidden per pass
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # data and model -------------------------------------------------------------------------
+    def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
+        """Refuse training or validation data with a defect in it; learn the baseline's
+        per-pixel mean and standard deviation from the training images."""
+        total, total_sq, n = None, None, 0
+        for part in ("train", "val"):
+            for batch in iterate(getattr(bundle, part), 256):
+                x, y, _ = split_batch(batch)
+                if y is not None and bool((y != 0).any()):
+                    raise VisionbenchError(
+                        f"the {part} split of '{bundle.info.name}' holds anomalous images; "
+                        "anomaly detection trains on normal images only"
+                    )
+                if part == "train":
+                    x = x.double()
+                    s, s2 = x.sum(0), (x * x).sum(0)
+                    total = s if total is None else total + s
+                    total_sq = s2 if total_sq is None else total_sq + s2
+                    n += x.shape[0]
+        if not n:
+            raise VisionbenchError(f"'{bundle.info.name}' has no training images")
+        mean = total / n
+        std = (total_sq / n - mean**2).clamp(min=0).sqrt()
+        self.stats = (mean.float(), std.float().clamp(min=0.02))
+        return bundle
+
+    def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:
+        if self.scoring is None:
+            self.scoring = "inpaint" if spec.name in SKIP_MODELS else "reconstruct"
+        if self.scoring == "inpaint":
+            if spec.name not in SKIP_MODELS:
+                raise VisionbenchError(
+                    f"model '{spec.name}' cannot score by inpainting (it has no mask input); "
+                    "use scoring=reconstruct or model unet_attention"
+                )
+            self.cfg.model_kwargs.setdefault("extra_in", 1)
+        self.in_chans = info.in_chans
+        return super().build_model(spec, info)
+
+    def run_extras(self) -> dict:
+        return {"scoring": self.scoring, "smooth": self.sigma, "top_fraction": self.top}
+
+    def example_input(self, info: DataInfo, batch: int) -> torch.Tensor:
+        """What the model sees in one forward pass (image, plus the mask channel if inpainting)."""
+        c = info.in_chans + (1 if self.scoring == "inpaint" else 0)
+        return torch.rand(batch, c, info.img_size, info.img_size)
+
+    # training -------------------------------------------------------------------------------
+    def augment(self, batch, generator):
+        """(model input, target, weight): the image itself, or the image with hidden cells."""
+        x, _, _ = split_batch(batch)
+        x = augment.apply(self.recipe.augment, x, generator)
+        if self.scoring != "inpaint":
+            return x, x, None
+        # RIAD trains on several cell sizes, so the model fills holes of every scale
+        cell = (2, 4, 8, 16)[int(torch.randint(0, 4, (1,), generator=generator))]
+        hidden = cell_parts(x.shape[-2], x.shape[-1], cell, self.parts, generator)
+        pick = torch.randint(0, self.parts, (x.shape[0],), generator=generator)
+        hidden = hidden[pick].to(x.device)
+        keep = 1 - hidden
+        return torch.cat([x * keep, keep], 1), x, hidden
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        inp, target, hidden = batch
+        err = (model(inp) - target) ** 2
+        if hidden is None:
+            return err.mean()
+        return (err * hidden).sum() / (hidden.sum() * err.shape[1]).clamp(min=1)
+
+    # scoring --------------------------------------------------------------------------------
+    def anomaly_maps(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """[N,1,H,W] per-pixel anomaly scores (smoothed squared error) for images [N,C,H,W]."""
+        h, w = x.shape[-2:]
+        xp = pad_to(x, model)
+        if self.scoring == "inpaint":
+            g = torch.Generator().manual_seed(0)  # the same cells for every image and run
+            parts = cell_parts(xp.shape[-2], xp.shape[-1], self.cell, self.parts, g).to(x.device)
+            err = torch.zeros_like(xp[:, :1])
+            for hidden in parts:
+                keep = (1 - hidden).expand(xp.shape[0], 1, -1, -1)
+                out = model(torch.cat([xp * keep, keep], 1)).float()
+                err += hidden * ((out - xp.float()) ** 2).mean(1, keepdim=True)
+        else:
+            err = ((model(xp).float() - xp.float()) ** 2).mean(1, keepdim=True)
+        return gaussian_blur(err[..., :h, :w], self.sigma)
+
+    def baseline_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared z-score of each pixel against the training images' per-pixel statistics."""
+        mean, std = (s.to(x.device) for s in self.stats)
+        if mean.shape[-2:] != x.shape[-2:]:  # another size (predict): the global statistics
+            mean, std = mean.mean(), std.mean()
+        z = ((x.float() - mean) / std) ** 2
+        return gaussian_blur(z.mean(1, keepdim=True), self.sigma)
+
+    @torch.no_grad()
+    def score_set(self, model: nn.Module, dataset, device, batch_size: int = 64) -> dict:
+        """Maps of the model and the baseline, labels and masks of every image, on the CPU."""
+        out: dict[str, list] = {"maps": [], "base": [], "labels": [], "masks": []}
+        for batch in iterate(dataset, batch_size, device=device):
+            x, y, m = split_batch(batch)
+            out["maps"].append(self.anomaly_maps(model, x).cpu())
+            if self.stats is not None:
+                out["base"].append(self.baseline_maps(x).cpu())
+            n = x.shape[0]
+            out["labels"].append(y.cpu() if y is not None else torch.zeros(n, dtype=torch.long))
+            out["masks"].append(m.cpu() if m is not None else torch.zeros(n, *x.shape[-2:]))
+        return {k: torch.cat(v) if v else None for k, v in out.items()}
+
+    def metrics(self, maps: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> dict:
+        """image_auroc, pixel_auroc, f1_max (image level), pro from [N,1,H,W] maps."""
+        scores = top_mean(maps, self.top)
+        f1 = f1_max(labels, scores)
+        out = {
+            "image_auroc": auroc(labels, scores),
+            "f1_max": f1["f1_max"],
+            "image_threshold": f1["threshold"],
+        }
+        gt = masks > 0
+        if gt.any() and not gt.all():
+            amap = maps[:, 0]
+            out["pixel_auroc"] = auroc(gt, amap)
+            out["pro"] = pro_score(gt, amap)
+            out["pixel_threshold"] = f1_max(gt, amap)["threshold"]
+        return out
+
+    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
+        s = self.score_set(model, dataset, device)
+        labels = s["labels"]
+        if bool((labels == 0).all()) or bool((labels != 0).all()):
+            # validation holds normal images only: report how well normal images are explained
+            return {"normal_score": float(top_mean(s["maps"], self.top).mean())}
+        out = self.metrics(s["maps"], labels, s["masks"])
+        if s["base"] is not None:
+            base = self.metrics(s["base"], labels, s["masks"])
+            out |= {
+                f"baseline_{k}": v
+                for k, v in base.items()
+                if k in ("image_auroc", "pixel_auroc", "f1_max", "pro")
+            }
+        return out
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps [N,1,H,W] (squared-error units) for images [N,C,H,W] in [0,1]."""
+        return self.anomaly_maps(model, inputs)
+
+    @staticmethod
+    def map_image(amap: torch.Tensor, metrics: dict) -> torch.Tensor:
+        """A map [1,H,W] as a grey image: the run's F1-best pixel threshold shows as mid-grey, so
+        maps of different images share one scale (the map's own max without that threshold)."""
+        thr = metrics.get("pixel_threshold") or float(amap.max()) / 2 or 1.0
+        return (amap / (2 * thr)).clamp(0, 1)
+
+    def pictures(self, model, bundle: DataBundle, out_dir: Path, device) -> list[Path]:
+        """Rows of image | ground truth | anomaly map: two normal test images, four defective."""
+        from ..analysis.plots import triptych_png
+
+        test = bundle.test
+        labels = getattr(test, "labels", None)
+        if labels is None:  # a folder dataset: read the labels only
+            labels = torch.tensor([int(split_batch(test[i])[1]) for i in range(len(test))])
+        normal = torch.nonzero(labels == 0).flatten()[:2].tolist()
+        defect = torch.nonzero(labels != 0).flatten()[:4].tolist()
+        samples = [test[i] for i in normal + defect]
+        if not samples:
+            return []
+        images = torch.stack([split_batch(x)[0] for x in samples])
+        masks = [split_batch(x)[2] for x in samples]
+        with torch.no_grad():
+            maps = self.anomaly_maps(model, images.to(device)).float().cpu()
+        scale = float(maps.max()) or 1.0  # one scale for all rows: normal rows must look calm
+        rows = [
+            (img, (m if m is not None else torch.zeros(img.shape[-2:]))[None].float(), amap)
+            for img, m, amap in zip(images, masks, (maps / scale).clamp(0, 1))
+        ]
+        titles = ("test image (2 normal, then defective)", "ground truth", "anomaly map")
+        return [triptych_png(rows, titles, out_dir / "anomaly_maps.png")]
