@@ -252,7 +252,8 @@ def write_image(img: torch.Tensor, path: str | Path) -> Path:
 
 
 def predict(run_dir: str | Path, input: str | Path, output: str | Path | None = None, top: int = 5):
-    """Top-k classes with probabilities (classification) or the path of the restored image."""
+    """Top-k classes with probabilities (classification), or the path of the restored image or
+    (segmentation) of the class mask."""
     run, cfg, task, model, info = load_run(run_dir)
     x = read_image(input, info.in_chans)
     out = task.predict(model, x)
@@ -262,6 +263,11 @@ def predict(run_dir: str | Path, input: str | Path, output: str | Path | None = 
         vals, idx = probs.topk(k)
         names = info.class_names or [str(i) for i in range(probs.numel())]
         return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+    if cfg.task == "segmentation":  # an indexed PNG: class ids as pixel values, colour palette
+        from .tasks.segmentation import save_mask
+
+        dest = Path(output) if output else Path(input).with_name(Path(input).stem + "_mask.png")
+        return save_mask(out[0], dest)
     if cfg.task == "anomaly":  # a grey-level map; the run's F1-best pixel threshold is mid-grey
         dest = Path(output) if output else Path(input).with_name(Path(input).stem + "_anomaly.png")
         return write_image(task.map_image(out[0], run.read_json(run.metrics)), dest)

@@ -194,6 +194,7 @@ def leaderboards(records: list[dict]) -> list[dict]:
                 row["ci"] = f"[{lo:.3f}, {hi:.3f}] (95% Wilson, n={n_test})"
             baseline = _baseline(runs[0]["metrics"], b["metric"])
             row["baseline"] = baseline
+            row["also"] = _also(runs[0]["metrics"], b["task"])
             row["budget_stop"] = any(r["stopped"] == "time_budget" for r in runs)
             rows.append(row)
         sign = -1 if b["higher_is_better"] else 1
@@ -201,6 +202,22 @@ def leaderboards(records: list[dict]) -> list[dict]:
         b["rows"] = rows
         out.append(b)
     return sorted(out, key=lambda b: (b["task"], b["setting"] or ""))
+
+
+# Metrics a leaderboard shows beside its ranking metric, each with its baseline when the task
+# stored one (`<baseline>_<metric>`): pixel accuracy alone flatters a segmenter that predicts
+# background, so it is shown next to mIoU, not instead of it.
+ALSO_SHOWN = {"segmentation": ("pixel_accuracy", "mean_class_accuracy")}
+ALSO_SHOWN["anomaly"] = ("pixel_auroc", "f1_max", "pro")  # localisation beside detection
+
+
+def _also(metrics: dict, task: str) -> str:
+    parts = []
+    for key in ALSO_SHOWN.get(task, ()):
+        if isinstance(metrics.get(key), (int, float)):
+            base = _baseline(metrics, key)
+            parts.append(f"{key} {fmt(metrics[key])}" + (f" ({base})" if base else ""))
+    return "; ".join(parts)
 
 
 def _baseline(metrics: dict, key: str) -> str:
@@ -566,9 +583,10 @@ def markdown(ctx: dict, figs: dict) -> str:
         ]
         for i, r in enumerate(b["rows"], 1):
             p = r["profile"]
+            also = f"<br>{r['also']}" if r.get("also") else ""
             L.append(
                 f"| {i} | {r['model']} | {r['family']} | {fmt(r['value'])} | {r['ci']} | "
-                f"{r['baseline']} | {_params(p)} | {_gflops(p.get('flops'))} | "
+                f"{r['baseline']}{also} | {_params(p)} | {_gflops(p.get('flops'))} | "
                 f"{fmt(p.get('latency_ms', {}).get('median'), 3)} | "
                 f"{'stopped by time budget' if r['budget_stop'] else ''} |"
             )

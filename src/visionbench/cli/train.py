@@ -34,7 +34,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=["adamw", "adam", "sgd"])
     g.add_argument("--schedule", choices=["cosine", "onecycle", "constant"])
     g.add_argument("--weight-decay", type=float)
-    g.add_argument("--augment", choices=["none", "shift", "flip_crop", "flip"])
+    g.add_argument("--augment", choices=["none", "shift", "flip_crop", "flip", "hflip"])
     g.add_argument(
         "--time-budget",
         type=float,
@@ -199,7 +199,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         run = RunDir.open(args.run_dir)
         task = run.read_json(run.path / "run.json").get("task")
-        what = "anomaly map" if task == "anomaly" else "restored image"
+        what = "class mask" if task == "segmentation" else "restored image"
+        what = "anomaly map" if task == "anomaly" else what
         console.print(f"{what} written to [bold]{out}[/bold]")
     return 0
 
@@ -236,13 +237,18 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "predict",
-        help="classify an image (top-k) or restore it (writes an image)",
+        help="classify an image (top-k), restore it or segment it (writes an image)",
         description="Classification prints the top-k classes with probabilities; restoration "
-        "treats the input as already degraded (noisy or low-resolution) and writes the result.",
+        "treats the input as already degraded (noisy or low-resolution) and writes the result; "
+        "segmentation writes a class mask.",
     )
     p.add_argument("run_dir")
     p.add_argument("--input", required=True, help="image file (PNG, JPEG, ...)")
-    p.add_argument("--output", help="restoration: where to write (default INPUT_restored.png)")
+    p.add_argument(
+        "--output",
+        help="restoration: where to write (default INPUT_restored.png); segmentation: the class "
+        "mask, an indexed PNG (default INPUT_mask.png)",
+    )
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)

@@ -5,7 +5,8 @@ Three convolutional stages halve the resolution down to 1/8, where a transformer
 size works) mixes global context; the decoder mirrors the encoder with skip connections
 (Ronneberger et al. 2015; the attention bottleneck as in TransUNet, Chen et al. 2021). For
 super-resolution it works on the bicubic-upsampled image; for inpainting it also reads the mask
-as an extra input channel. The output is the input plus a predicted correction.
+as an extra input channel. The output is the input plus a predicted correction; for semantic
+segmentation (`num_classes` set) it is K class logits per pixel, the U-Net's original use.
 """
 
 from __future__ import annotations
@@ -53,9 +54,17 @@ class TransformerBottleneck(nn.Module):
 class AttentionUNet(nn.Module):
     size_divisor = 8
 
-    def __init__(self, in_chans: int = 3, scale: int = 1, width: int = 32, extra_in: int = 0):
+    def __init__(
+        self,
+        in_chans: int = 3,
+        scale: int = 1,
+        width: int = 32,
+        extra_in: int = 0,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         self.scale, self.out_chans = int(scale), in_chans
+        self.residual = num_classes is None  # restoration: a correction added to the input
         w = width
         self.enc = nn.ModuleList(
             [conv_block(in_chans + extra_in, w), conv_block(w, 2 * w), conv_block(2 * w, 4 * w)]
@@ -68,9 +77,10 @@ class AttentionUNet(nn.Module):
         self.dec = nn.ModuleList(
             [conv_block(8 * w, 4 * w), conv_block(6 * w, 2 * w), conv_block(3 * w, w)]
         )
-        self.head = nn.Conv2d(w, in_chans, 1)
-        nn.init.zeros_(self.head.weight)  # starts as the identity (or bicubic): never worse
-        nn.init.zeros_(self.head.bias)
+        self.head = nn.Conv2d(w, num_classes or in_chans, 1)
+        if self.residual:
+            nn.init.zeros_(self.head.weight)  # starts as the identity (or bicubic): never worse
+            nn.init.zeros_(self.head.bias)
 
     def latents(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Everything the decoder reads: the (upsampled) input, the three skips, the bottleneck."""
@@ -86,6 +96,8 @@ class AttentionUNet(nn.Module):
         x, *skips, h = latents
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], 1))
+        if not self.residual:
+            return self.head(h)
         return x[:, : self.out_chans] + self.head(h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +105,17 @@ class AttentionUNet(nn.Module):
 
 
 _KW = ("scale", "width", "extra_in")
+# 64x64 shapes scenes, 240 training images: about 5 s per epoch on one loaded CPU core at
+# width 16 (full-resolution convolutions dominate), so 3 epochs fit the quick suite's 20 s.
+# Width 8 for twice the epochs scored the same mIoU there.
+SEG_SMALL = Recipe(lr=3e-3, weight_decay=1e-4, epochs=3, batch_size=4, augment="hflip")
+SEG_JOB = {
+    "task": "segmentation",
+    "in_quick": True,
+    "shares_budget": False,  # a budget of its own: the suite's other jobs keep theirs
+    "quick": {"time_budget": 20.0},
+}
+
 # Anomaly detection (docs/anomaly.md): trained to fill hidden grid cells, since its skips would
 # copy a defect straight through a plain reconstruction. Width 16, like segmentation.
 ANOMALY_SMALL = Recipe(lr=2e-3, weight_decay=0.0, epochs=8, batch_size=16, augment="flip")
@@ -107,25 +130,34 @@ ANOMALY_JOB = {
 @register_model(
     "unet_attention",
     family="modern_autoencoder",
-    tasks=("restoration", "anomaly"),
+    tasks=("restoration", "segmentation", "anomaly"),
     description="U-shaped encoder-decoder with a transformer (self-attention) bottleneck",
     default_img_size=48,
     min_img_size=8,
     card="Inputs are padded to a multiple of 8. The skips carry full-resolution features, so "
-    "its latent bits per pixel exceed the raw image's: it restores, it does not compress.",
+    "its latent bits per pixel exceed the raw image's: it restores, it does not compress. For "
+    "segmentation it has width 16 (model_kwargs width=W to change) and a class-logit head; "
+    "inputs of any size are padded to a multiple of 8 and the logits cropped back, never resized.",
     recipes={
         "small": Recipe(lr=2e-3, weight_decay=0.0, epochs=4, batch_size=16, augment="flip"),
+        "segmentation/small": SEG_SMALL,
         "anomaly/small": ANOMALY_SMALL,
     },
     bench_jobs=(
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
         {"task_options": {"degradation": "inpaint:box"}},
+        SEG_JOB,
         ANOMALY_JOB,
     ),
 )
-def unet_attention(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
+def unet_attention(
+    task: str, in_chans: int = 3, img_size: int = 48, num_classes: int = 10, **kw
+) -> nn.Module:
     kw = {k: v for k, v in kw.items() if k in _KW}
+    if task == "segmentation":
+        kw.setdefault("width", 16)
+        return AttentionUNet(in_chans=in_chans, num_classes=num_classes, **kw)
     if task == "anomaly":
         kw.setdefault("width", 16)
     return AttentionUNet(in_chans=in_chans, **kw)

@@ -139,7 +139,7 @@ class Task(ABC):
 
 
 def _load_tasks() -> None:
-    from . import anomaly, classification, generation, restoration  # noqa: F401
+    from . import anomaly, classification, generation, restoration, segmentation  # noqa: F401
 
 
 TASKS: Registry[type[Task]] = Registry("task", loader=_load_tasks)
