@@ -237,17 +237,18 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "predict",
-        help="classify an image (top-k), restore it or segment it (writes an image)",
+        help="classify an image (top-k), or restore, segment or score it (writes an image)",
         description="Classification prints the top-k classes with probabilities; restoration "
         "treats the input as already degraded (noisy or low-resolution) and writes the result; "
-        "segmentation writes a class mask.",
+        "segmentation writes a class mask; anomaly detection writes the anomaly map.",
     )
     p.add_argument("run_dir")
     p.add_argument("--input", required=True, help="image file (PNG, JPEG, ...)")
     p.add_argument(
         "--output",
         help="restoration: where to write (default INPUT_restored.png); segmentation: the class "
-        "mask, an indexed PNG (default INPUT_mask.png)",
+        "mask, an indexed PNG (default INPUT_mask.png); anomaly: the map (default "
+        "INPUT_anomaly.png)",
     )
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true")
