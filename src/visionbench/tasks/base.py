@@ -101,6 +101,19 @@ class Task(ABC):
 
         return [make_optimizer(model.parameters(), recipe)]
 
+    def set_channel_stats(self, bundle: DataBundle) -> None:
+        """Per-channel mean/std of the training images, for the normalisation that lives inside
+        the model; for a set not held in memory, the `mean`/`std` task options or 0.5/0.25."""
+        from ..data.tensors import TensorSet
+
+        if isinstance(bundle.train, TensorSet):
+            x = bundle.train.images
+            self.mean = x.mean(dim=(0, 2, 3)).tolist()
+            self.std = x.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
+        else:
+            self.mean = self.options.get("mean", [0.5] * bundle.info.in_chans)
+            self.std = self.options.get("std", [0.25] * bundle.info.in_chans)
+
     # training -------------------------------------------------------------------------------
     def augment(self, batch: Any, generator: torch.Generator) -> Any:
         return batch

@@ -66,13 +66,7 @@ class Classification(Task):
             ds = getattr(bundle, part)
             if isinstance(ds, TensorSet):
                 setattr(bundle, part, TensorSet(resize_images(ds.images, size), ds.labels))
-        if isinstance(bundle.train, TensorSet):
-            x = bundle.train.images
-            self.mean = x.mean(dim=(0, 2, 3)).tolist()
-            self.std = x.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
-        else:
-            self.mean = self.options.get("mean", [0.5] * bundle.info.in_chans)
-            self.std = self.options.get("std", [0.25] * bundle.info.in_chans)
+        self.set_channel_stats(bundle)
         return bundle
 
     def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:

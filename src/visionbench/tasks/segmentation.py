@@ -17,7 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.registry import DataBundle, DataInfo
-from ..data.tensors import TensorSet
 from ..engine.batches import iterate
 from ..errors import VisionbenchError
 from ..metrics.segmentation import IGNORE_INDEX, SegConfusion, seg_scores
@@ -111,13 +110,7 @@ class Segmentation(Task):
     metric_names = ("miou", "pixel_accuracy", "mean_class_accuracy")
 
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
-        if isinstance(bundle.train, TensorSet):  # per-channel statistics of the training images
-            x = bundle.train.images
-            self.mean = x.mean(dim=(0, 2, 3)).tolist()
-            self.std = x.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
-        else:
-            self.mean = self.options.get("mean", [0.5] * bundle.info.in_chans)
-            self.std = self.options.get("std", [0.25] * bundle.info.in_chans)
+        self.set_channel_stats(bundle)
         self.num_classes = bundle.info.num_classes
         self.class_names = bundle.info.class_names
         return bundle
