@@ -60,7 +60,8 @@ def pareto_png(
     ax.set_ylabel(ylabel + (" (higher is better)" if higher_is_better else " (lower is better)"))
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[0]:  # no labelled points: no empty legend, no warning
+        ax.legend(fontsize=7, loc="best")
     return png_bytes(fig)
 
 
@@ -79,7 +80,7 @@ def curves_png(series: dict[str, list[tuple[float, float]]], ylabel: str, title:
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    if series:
+    if ax.get_legend_handles_labels()[0]:  # a run with no finite values draws no line
         ax.legend(fontsize=7, ncol=2)
     return png_bytes(fig)
 
@@ -98,5 +99,6 @@ def fraction_png(series: dict[str, list[tuple[float, float]]], ylabel: str, titl
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return png_bytes(fig)
