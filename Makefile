@@ -16,6 +16,7 @@ bench: $(STAMP)
 	@$(BIN)/visionbench bench --suite review --quick --out runs
 
 test: $(STAMP)
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest -p no:cacheprovider tests
 
 lint: $(STAMP)

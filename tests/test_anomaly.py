@@ -14,7 +14,13 @@ from visionbench.config import TrainConfig
 from visionbench.data.registry import DataBundle, DataInfo, load_dataset
 from visionbench.data.synthetic import MultiTensorSet
 from visionbench.errors import VisionbenchError
-from visionbench.tasks.anomaly import AnomalyDetection, cell_parts, gaussian_blur, top_mean
+from visionbench.tasks.anomaly import (
+    AnomalyDetection,
+    AnomalyState,
+    cell_parts,
+    gaussian_blur,
+    top_mean,
+)
 
 CPU = torch.device("cpu")
 # a few seconds of training: 32px patches, 64 training images
@@ -22,7 +28,11 @@ SMALL = {"patch_size": 32, "n_train": 64, "n_val": 16, "n_test": 40}
 
 
 def task(**options) -> AnomalyDetection:
-    return AnomalyDetection(TrainConfig(task="anomaly", task_options=options))
+    """A task whose state comes from the options (prepare() keeps a state that is set)."""
+    t = AnomalyDetection(TrainConfig(task="anomaly", task_options=options))
+    fields = {k: options[k] for k in ("smooth", "top_fraction", "cell", "parts") if k in options}
+    t.state = AnomalyState(scoring=options.get("scoring", "reconstruct"), **fields)
+    return t
 
 
 class MeanImage(nn.Module):

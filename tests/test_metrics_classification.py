@@ -50,7 +50,7 @@ def test_topk_matches_sklearn():
 
 
 def test_confusion_matrix_plot(tmp_path):
-    from visionbench.analysis.plots import confusion_matrix_png
+    from visionbench.viz.plots import confusion_matrix_png
 
     cm = confusion_matrix(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 2, 2, 1]), 3)
     path = confusion_matrix_png(cm, ["a", "b", "c"], tmp_path / "cm.png")

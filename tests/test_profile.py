@@ -45,7 +45,7 @@ def test_profile_model_reports_every_quantity():
 
 
 def test_generative_models_are_profiled_per_sampled_image():
-    from visionbench.analysis.profile import Sampling
+    from visionbench.tasks.generation import Sampling
 
     class DrawTwice:  # a sampler that runs its network twice per image, like a 2-step diffusion
         def sample(self, model, n):

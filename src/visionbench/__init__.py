@@ -1,7 +1,6 @@
 """visionbench: the review 'Neural Networks in Image Processing', runnable."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import (  # noqa: E402
     DATASETS,
     FAMILIES,

@@ -25,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
 
 def describe(device: torch.device | str = "cpu") -> dict:
     device = torch.device(device)
-    from . import __version__
+    from ._version import __version__
 
     info = {
         "visionbench": __version__,

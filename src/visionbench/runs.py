@@ -1,7 +1,7 @@
 """A run directory: what one training job leaves behind, readable by eval, predict and the report.
 
 runs/<task>/<model>__<dataset>__s<seed>/
-  config.yaml  metrics.json  history.csv  model.safetensors  status.json  profile.json
+  config.yaml  task_state.json  metrics.json  history.csv  model.safetensors  status.json  profile.json
   challenges.json (classification)
   checkpoint/  samples/
 """
@@ -38,6 +38,7 @@ class RunDir:
     status_file = property(lambda self: self.path / "status.json")
     profile = property(lambda self: self.path / "profile.json")
     challenges = property(lambda self: self.path / "challenges.json")
+    task_state = property(lambda self: self.path / "task_state.json")
     checkpoint = property(lambda self: self.path / "checkpoint")
     samples = property(lambda self: self.path / "samples")
 

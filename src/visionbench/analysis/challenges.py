@@ -242,7 +242,7 @@ def saliency_png(
     title: str = "",
 ) -> Path:
     """Top row the images, bottom row the saliency over them (red: supports the true class)."""
-    from .plots import _save, _show, plt
+    from ..viz.plots import _save, _show, plt
 
     n = images.shape[0]
     fig, axes = plt.subplots(2, n, figsize=(1.25 * n + 0.4, 2.9), squeeze=False)
@@ -316,30 +316,29 @@ def test_images(cfg, max_images: int = MAX_IMAGES, seed: int = SEED):
 
 def challenges_run(run_dir: str | Path, device: str = "cpu", max_images: int = MAX_IMAGES) -> dict:
     """Measure a finished classification run; writes challenges.json and samples/saliency.png."""
-    from ..api import load_run
     from ..config import load_yaml
     from ..environment import resolve_device
     from ..runs import RunDir
-    from ..tasks.classification import resize_images
+    from ..tasks.base import TASKS
+    from ..tasks.workflow import load_run
 
     path = Path(run_dir)
     if not path.is_dir():
         raise VisionbenchError(f"no such run directory: {path}")
     kind = load_yaml(RunDir.open(path).config).get("task")  # before building any model
-    if kind != "classification":
-        raise VisionbenchError(
-            f"challenges are measured for classification runs; {path} is a {kind} run"
-        )
+    if not TASKS.get(kind).challenges:
+        ready = ", ".join(t.name for t in TASKS if t.challenges)
+        raise VisionbenchError(f"challenges are measured for {ready} runs; {path} is a {kind} run")
     t0 = time.perf_counter()
     run, cfg, task, net, info = load_run(path)
     dev = resolve_device(device)
     net = net.to(dev)
-    size = task.input_size
+    size = "x".join(str(v) for v in task.input_hw(info))
     images, labels, total = test_images(cfg, max_images)
     images, labels = images.to(dev), labels.to(dev)
     names = info.class_names or [str(i) for i in range(info.num_classes)]
     result = analyse(
-        lambda x: net(resize_images(x, size)),
+        lambda x: net(task.model_input(x)),
         images,
         labels,
         names,

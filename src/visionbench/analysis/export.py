@@ -63,21 +63,17 @@ def _median_ms(fn, repeats: int) -> float:
 
 def export_run(run_dir: str | Path, output: str | Path | None = None, repeats: int = 30) -> dict:
     """Export a finished run to ONNX; returns the file, parity (max |diff|) and both latencies."""
-    from ..api import load_run
-    from .profile import example_input
+    from ..tasks.workflow import load_run
 
     run, cfg, task, model, info = load_run(run_dir)
-    if callable(getattr(task, "sample", None)):
-        raise VisionbenchError(
-            f"{run.path}: ONNX export covers image-in, tensor-out models; a {cfg.task} model "
-            "samples iteratively from noise and is not exported"
-        )
+    if task.export_refusal:
+        raise VisionbenchError(f"{run.path}: not exported to ONNX: {task.export_refusal}")
     model = model.cpu().eval()
     torch.manual_seed(0)
-    one = example_input(task, info, 1)
+    one = task.example_input(info, 1)
     path = export_onnx(model, one, Path(output) if output else run.path / "model.onnx")
     session = onnx_session(path)
-    batch = example_input(task, info, 4)
+    batch = task.example_input(info, 4)
     with torch.no_grad():
         eager = model(batch).float().numpy()
     ort_out = session.run(None, {"input": batch.numpy()})[0]

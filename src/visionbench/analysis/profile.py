@@ -15,29 +15,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
 
-
-def _math_attention():
-    """A context that forces scaled_dot_product_attention onto its countable MATH kernel."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel(SDPBackend.MATH)
-
-
-@torch.no_grad()
-def count_flops(model: nn.Module, example_input: torch.Tensor | tuple) -> int:
-    """Forward-pass FLOPs of `model` on `example_input` (the whole batch), attention included."""
-    args = example_input if isinstance(example_input, tuple) else (example_input,)
-    was_training = model.training
-    model.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with _math_attention(), counter:
-            model(*args)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops())
+from ..models.flops import count_flops  # noqa: F401  (profile_model counts FLOPs with it)
 
 
 def count_params(model: nn.Module) -> int:
@@ -153,30 +132,6 @@ class _Energy:
             self.source = "RAPL (whole CPU package, other processes included)"
 
 
-def example_input(
-    task, info, batch: int, in_chans: int | None = None, img_size: int | None = None
-) -> torch.Tensor:
-    """A batch shaped like what the task feeds its model (a task may define `example_input`)."""
-    if hasattr(task, "example_input"):
-        return task.example_input(info, batch)
-    size = img_size or getattr(task, "input_size", None) or info.img_size
-    clean = torch.rand(batch, in_chans or info.in_chans, size, size)
-    if callable(getattr(task, "degrade", None)):  # restoration: noisy, downscaled or masked+mask
-        return task.degrade(clean, torch.Generator().manual_seed(0))
-    return clean
-
-
-class Sampling(nn.Module):
-    """A generative model seen as what a user pays for: forward(x) draws x.shape[0] images."""
-
-    def __init__(self, task, model: nn.Module):
-        super().__init__()
-        self.task, self.model = task, model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.task.sample(self.model, x.shape[0])
-
-
 def profile_model(
     model: nn.Module,
     make_input,
@@ -253,17 +208,10 @@ def profile_run(
     run_dir: str | Path, device: str = "cpu", precision: str = "fp32", quick: bool = True
 ) -> dict:
     """Profile a finished run's model at the input size it was trained on; writes profile.json."""
-    from ..api import load_run
+    from ..tasks.workflow import load_run
 
     run, cfg, task, model, info = load_run(run_dir)
-    make_input = lambda b: example_input(task, info, b)  # noqa: E731
-    measures = "one forward pass per image"
-    if callable(getattr(task, "sample", None)):  # generative: the cost of drawing an image
-        model, make_input = Sampling(task, model), lambda b: torch.zeros(b, 1)
-        opt = getattr(task, "opt", {})
-        measures = "one generated image" + (
-            f" ({opt.get('sampler')}, {opt.get('steps')} steps if iterative)" if opt else ""
-        )
+    model, make_input, measures = task.profile_target(model, info)
     result = profile_model(
         model,
         make_input,

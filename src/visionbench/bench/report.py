@@ -50,6 +50,8 @@ def collect(suite_dir: Path) -> list[dict]:
                 "seed": meta.get("seed", config.get("seed")),
                 "ranking_metric": meta.get("ranking_metric"),
                 "higher_is_better": meta.get("higher_is_better", True),
+                "also_shown": meta.get("also_shown", []),
+                "baselines": meta.get("baselines", {}),
                 "metrics": run.read_json(run.metrics),
                 "profile": run.read_json(run.profile),
                 "status": status.get("status"),
@@ -174,9 +176,9 @@ def leaderboards(records: list[dict]) -> list[dict]:
             if half is None and b["metric"] == "accuracy" and n_test:
                 lo, hi = wilson(mean, n_test)
                 row["ci"] = f"[{lo:.3f}, {hi:.3f}] (95% Wilson, n={n_test})"
-            baseline = _baseline(runs[0]["metrics"], b["metric"])
+            baseline = _baseline(runs[0], b["metric"])
             row["baseline"] = baseline
-            row["also"] = _also(runs[0]["metrics"], b["task"])
+            row["also"] = _also(runs[0])
             row["budget_stop"] = any(r["stopped"] == "time_budget" for r in runs)
             rows.append(row)
         sign = -1 if b["higher_is_better"] else 1
@@ -186,27 +188,29 @@ def leaderboards(records: list[dict]) -> list[dict]:
     return sorted(out, key=lambda b: (b["task"], b["setting"] or ""))
 
 
-# Metrics a leaderboard shows beside its ranking metric, each with its baseline when the task
-# stored one (`<baseline>_<metric>`): pixel accuracy alone flatters a segmenter that predicts
-# background, so it is shown next to mIoU, not instead of it.
-ALSO_SHOWN = {"segmentation": ("pixel_accuracy", "mean_class_accuracy")}
-ALSO_SHOWN["anomaly"] = ("pixel_auroc", "f1_max", "pro")  # localisation beside detection
-
-
-def _also(metrics: dict, task: str) -> str:
-    parts = []
-    for key in ALSO_SHOWN.get(task, ()):
+def _also(record: dict) -> str:
+    """The metrics the run's task shows beside its ranking metric (run.json's `also_shown`),
+    each with its baseline: pixel accuracy alone flatters a segmenter that predicts background,
+    so it is shown next to mIoU, not instead of it."""
+    metrics, parts = record["metrics"], []
+    for key in record.get("also_shown", ()):
         if isinstance(metrics.get(key), (int, float)):
-            base = _baseline(metrics, key)
+            base = _baseline(record, key)
             parts.append(f"{key} {fmt(metrics[key])}" + (f" ({base})" if base else ""))
     return "; ".join(parts)
 
 
-def _baseline(metrics: dict, key: str) -> str:
-    """The baseline the task stored beside its metric (noisy_psnr, bicubic_psnr_y, ...)."""
-    for k, v in metrics.items():
-        if k != key and k.endswith("_" + key) and isinstance(v, (int, float)):
-            return f"{k} = {v:.4g}"
+def _baseline(record: dict, key: str) -> str:
+    """The baseline the task measured beside `key` (run.json's `baselines`: noisy_psnr,
+    bicubic_psnr_y, ...); runs written before that record fall back to the `<name>_<key>` form."""
+    metrics = record["metrics"]
+    if record.get("baselines"):
+        candidates = [record["baselines"].get(key)]
+    else:
+        candidates = [k for k in metrics if k != key and k.endswith("_" + key)]
+    for k in candidates:
+        if isinstance(metrics.get(k), (int, float)):
+            return f"{k} = {metrics[k]:.4g}"
     return ""
 
 
@@ -310,12 +314,13 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
             entry["description"], entry["license"] = spec.description, spec.license
     for d in datasets.values():
         d["tasks"] = ", ".join(sorted(d["tasks"]))
-    best_cls = next((b for b in boards if b["task"] == "classification" and b["rows"]), None)
-    confusion = None
-    if best_cls:
-        top = best_cls["rows"][0]["runs"][0]
-        cm = Path(top["run_dir"]) / "samples" / "confusion_matrix.png"
-        confusion = {"run": top["run"], "path": cm} if cm.exists() else None
+    confusion = None  # the first leaderboard's best run that drew a confusion matrix
+    for b in boards:
+        top = b["rows"][0]["runs"][0] if b["rows"] else None
+        cm = Path(top["run_dir"]) / "samples" / "confusion_matrix.png" if top else None
+        if cm is not None and cm.exists():
+            confusion = {"run": top["run"], "path": cm}
+            break
     compute = sorted(
         (r for r in records if r["profile"].get("latency_ms")),
         key=lambda r: r["profile"]["latency_ms"]["median"],
@@ -345,7 +350,7 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def write_report(suite_dir: Path, suite=None, quick: bool = True) -> Path:
+def write_report(suite_dir: Path) -> Path:
     """Write results.json, report.md and report.html into the suite folder; returns the HTML."""
     suite_dir = Path(suite_dir)
     records = collect(suite_dir)

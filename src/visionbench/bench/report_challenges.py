@@ -40,7 +40,7 @@ def challenge_rows(records: list[dict]) -> list[dict]:
     rows = []
     for r in records:
         c = r.get("challenges") or {}
-        if r["task"] != "classification" or r.get("train_fraction") is not None or not c:
+        if r.get("train_fraction") is not None or not c:
             continue
         if "error" in c:
             rows.append({"run": r["run"], "model": r["model"], "family": r["family"], **c})
@@ -79,21 +79,19 @@ def efficiency_rows(records: list[dict]) -> list[dict]:
     """Test accuracy per training-set share for every model that has fraction runs."""
     by_model: dict[str, dict] = {}
     for r in records:
-        if (
-            r["task"] != "classification"
-            or r["status"] != "done"
-            or r.get("train_fraction") is None
-        ):
+        if r["status"] != "done" or r.get("train_fraction") is None:
             continue
         row = by_model.setdefault(
-            r["model"], {"model": r["model"], "family": r["family"], "points": {}}
+            r["model"],
+            {"model": r["model"], "family": r["family"], "task": r["task"], "points": {}},
         )
         row["points"][float(r["train_fraction"])] = _point(r)
     for r in records:  # the model's full-data run is its 100% point
-        full = r["task"] == "classification" and r.get("train_fraction") is None
+        full = r.get("train_fraction") is None
         if (
             full
             and r["model"] in by_model
+            and r["task"] == by_model[r["model"]]["task"]
             and r["status"] == "done"
             and r["setting"] == r["dataset"]
         ):
@@ -109,7 +107,7 @@ def efficiency_rows(records: list[dict]) -> list[dict]:
 
 def _point(r: dict) -> dict:
     return {
-        "accuracy": r["metrics"].get("accuracy"),
+        "accuracy": r["metrics"].get(r["ranking_metric"] or "accuracy"),
         "train_images": (r["data"].get("sizes") or {}).get("train"),
         "budget_stop": r["stopped"] == "time_budget",
         "epochs": r["epochs"],

@@ -237,7 +237,7 @@ def run_suite(
             train_s = None
             outside = 0.0  # seconds that do not count against the shared budget
             try:
-                from ..api import train
+                from ..tasks.workflow import train
 
                 result = train(cfg)
                 train_s = result.status.get("train_seconds")
@@ -298,10 +298,13 @@ def _profile(run: RunDir, device: str) -> str:
 
 
 def _wants_challenges(run: RunDir) -> bool:
-    """Finished classification runs on the full training split (fraction runs feed only the
-    data-efficiency curve; their architecture is analysed by the full-data run)."""
+    """Finished runs of a task that measures the challenges, on the full training split
+    (fraction runs feed only the data-efficiency curve; the full-data run is analysed)."""
+    from ..tasks.base import TASKS
+
     meta = run.read_json(run.path / "run.json")
-    if meta.get("task") != "classification" or not run.weights.exists():
+    task = meta.get("task")
+    if task not in TASKS or not TASKS.get(task).challenges or not run.weights.exists():
         return False
     return _config_value(run, "train_fraction") is None
 

@@ -15,28 +15,6 @@ from ..errors import VisionbenchError
 from ..registry import Registry
 from ..runs import slug
 
-# Each task's default embedded dataset and task options in the review suite.
-DEFAULT_DATA: dict[str, tuple[str, dict]] = {
-    "classification": ("digits", {}),
-    "restoration": ("photos", {"degradation": "noise:25"}),
-    "generation": ("digits", {}),
-    "detection": ("shapes", {}),
-    "segmentation": ("shapes", {}),
-    "anomaly": ("textures", {}),
-}
-# Task options the suite adds in --quick only, where a task's default evaluation alone would take
-# minutes on 2 CPU cores (the generation task's defaults: 1,000 samples, 50 DDIM steps, RePaint
-# on 32 images). A model's own bench_jobs options win; every option lands in config.yaml.
-QUICK_TASK_OPTIONS: dict[str, dict] = {
-    "generation": {
-        "n_samples": 200,
-        "steps": 10,
-        "val_samples": 100,
-        "inpaint_images": 8,
-        "inpaint_steps": 10,
-        "inpaint_resample": 2,
-    },
-}
 # Options that only shorten or lengthen training: they apply to --quick only, so --full keeps the
 # model's recipe. Everything else (task/data/model options, image size) applies to both modes.
 LENGTH_KEYS = {"epochs", "time_budget", "patience"}
@@ -105,7 +83,10 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     """A Job from a ModelSpec.bench_jobs entry (or a suite file row) of TrainConfig overrides."""
     entry = dict(entry)
     task = entry.pop("task", task)
-    default_data, default_opts = DEFAULT_DATA.get(task, ("", {}))
+    from ..tasks.base import TASKS
+
+    task_cls = TASKS.get(task) if task in TASKS else None  # an unimplemented task: noted later
+    default_data, default_opts = task_cls.suite_data if task_cls else ("", {})
     data = entry.pop("data", default_data)
     seed = int(entry.pop("seed", 0))
     quick, full = dict(entry.pop("quick", {})), dict(entry.pop("full", {}))
@@ -119,8 +100,8 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     if data == default_data:
         for mode in (quick, full):
             mode["task_options"] = {**default_opts, **mode.get("task_options", {})}
-    if task in QUICK_TASK_OPTIONS:
-        quick["task_options"] = {**QUICK_TASK_OPTIONS[task], **quick.get("task_options", {})}
+    if task_cls and task_cls.quick_options:
+        quick["task_options"] = {**task_cls.quick_options, **quick.get("task_options", {})}
     degradation = quick.get("task_options", {}).get("degradation")
     if not variant and degradation:
         variant = degradation.replace(":", "")
@@ -197,7 +178,7 @@ def job_cost(job: Job) -> float:
     """Forward FLOPs per image at the size the job trains on: a model's cost on 2 CPU cores."""
     import torch
 
-    from ..analysis.profile import count_flops
+    from ..models.flops import count_flops
     from ..models.registry import MODELS, create_model
 
     spec = MODELS.get(job.model)

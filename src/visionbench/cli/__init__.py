@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..errors import VisionbenchError
 
 # Modules under visionbench.cli that add subcommands; a missing one is skipped, so a feature

@@ -197,10 +197,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 title=str(args.input),
             )
     else:
+        from ..tasks.base import TASKS
+
         run = RunDir.open(args.run_dir)
-        task = run.read_json(run.path / "run.json").get("task")
-        what = "class mask" if task == "segmentation" else "restored image"
-        what = "anomaly map" if task == "anomaly" else what
+        what = TASKS.get(run.read_json(run.path / "run.json").get("task", "")).prediction_kind
         console.print(f"{what} written to [bold]{out}[/bold]")
     return 0
 

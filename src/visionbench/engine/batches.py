@@ -9,7 +9,7 @@ whose sampler is handed each epoch's seeded order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -93,8 +93,10 @@ def iterate(
     device: torch.device | None = None,
     shard: tuple[int, int] = (0, 1),
     channels_last: bool = False,
+    collate: Callable[[list], Any] | None = None,
 ) -> Iterator[Any]:
-    """Yield batches in a seeded order; `shard=(rank, world)` gives each DDP rank its part."""
+    """Yield batches in a seeded order; `shard=(rank, world)` gives each DDP rank its part;
+    `collate` (the task's) stacks samples of a dataset not held in memory."""
     order = epoch_order(
         len(dataset),
         shuffle=shuffle,
@@ -116,7 +118,7 @@ def iterate(
         shuffle=False,
         num_workers=workers,
         pin_memory=device is not None and device.type == "cuda",
-        collate_fn=getattr(dataset, "collate_fn", None),  # detection: variable-size targets
+        collate_fn=getattr(dataset, "collate_fn", None) or collate,
     )
     for batch in loader:
         yield batch if device is None else to_device(batch, device, channels_last)
@@ -152,6 +154,7 @@ class TrainBatches:
         shard: tuple[int, int] = (0, 1),
         channels_last: bool = False,
         resident_bytes: int = 0,
+        collate: Callable[[list], Any] | None = None,
     ):
         self.dataset = resident(dataset, device, resident_bytes)
         self.batch_size, self.device, self.shard = batch_size, device, shard
@@ -167,7 +170,7 @@ class TrainBatches:
                 num_workers=workers,
                 pin_memory=device.type == "cuda",
                 persistent_workers=workers > 0,
-                collate_fn=getattr(self.dataset, "collate_fn", None),
+                collate_fn=getattr(self.dataset, "collate_fn", None) or collate,
             )
 
     def __len__(self) -> int:

@@ -25,12 +25,12 @@ from ..data.registry import DataBundle
 from ..data.tensors import TensorSet
 from ..models.registry import Recipe
 from ..runs import RunDir
-from ..tasks.base import StepContext, Task
 from . import distributed
 from .batches import TrainBatches, resident
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights, unwrap
 from .optim import make_scheduler
 from .progress import Progress
+from .step import StepContext
 
 
 def seed_everything(seed: int) -> None:
@@ -53,7 +53,7 @@ class FitResult:
 class Trainer:
     def __init__(
         self,
-        task: Task,
+        task,  # a tasks.base.Task (the engine sits below the tasks, so it is not imported)
         model: nn.Module,
         bundle: DataBundle,
         recipe: Recipe,
@@ -92,6 +92,7 @@ class Trainer:
             shard=self.shard,
             channels_last=cfg.channels_last,
             resident_bytes=RESIDENT_BYTES,
+            collate=task.collate,
         )
         steps_per_epoch = len(batches)
         optimizers = task.optimizers(self.model, recipe)
@@ -192,11 +193,11 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Rank 0 evaluates on the whole validation set; every rank gets its numbers."""
-        metrics = self.evaluate(self.bundle.val) if self.is_main else None
+        metrics = self.evaluate(self.bundle.val, purpose="val") if self.is_main else None
         return distributed.from_main(metrics) if self.shard[1] > 1 else metrics
 
     @torch.no_grad()
-    def evaluate(self, dataset) -> dict[str, float]:
+    def evaluate(self, dataset, purpose: str = "test") -> dict[str, float]:
         """The task's metrics with the training model's speed settings: compiled, autocast,
         channels_last, the data resident on the device; the model is left in training mode."""
         key = id(dataset)
@@ -211,7 +212,9 @@ class Trainer:
         self.model.eval()
         try:
             with ctx.autocast():
-                return self.task.evaluate(self.eval_model, self._eval_sets[key][1], self.device)
+                return self.task.evaluate(
+                    self.eval_model, self._eval_sets[key][1], self.device, purpose
+                )
         finally:
             self.model.train()
 

@@ -1,9 +1,9 @@
 """Imports every model file so each registers itself; add new model files here."""
 
-# ruff: noqa: I001  (one import line per issue keeps parallel edits from colliding)
+# ruff: noqa: I001  (one import line per group keeps parallel edits from colliding)
 
 from . import autoencoder, lenet, timm_zoo  # noqa: F401
-from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (issue 3: classification families)
-from . import dcgan, ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (issue 7)
-from . import speedrun  # noqa: F401  (issue 8: CIFAR-10 time-to-accuracy)
+from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (classification families)
+from . import dcgan, ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (autoencoders, GANs, diffusion, SR)
+from . import speedrun  # noqa: F401  (CIFAR-10 time-to-accuracy)
 from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-Net in unet_attention)

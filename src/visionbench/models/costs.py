@@ -41,7 +41,7 @@ def _source_stamp(spec: ModelSpec) -> str:
 
 def measure(spec: ModelSpec, img_size: int | None = None) -> dict:
     """{'params', 'gflops', 'img_size'} of `spec` on a [1, 3, S, S] input."""
-    from ..analysis.profile import count_flops
+    from .flops import count_flops
 
     size = img_size or spec.default_img_size
     model = create_model(spec.name, num_classes=10, in_chans=3, img_size=size)

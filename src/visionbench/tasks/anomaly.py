@@ -21,6 +21,7 @@ against the training images' per-pixel mean and standard deviation, scored the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,11 +31,12 @@ import torch.nn.functional as F
 from ..data.registry import DataBundle, DataInfo
 from ..engine.batches import iterate
 from ..engine.checkpoint import unwrap
+from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics.anomaly import auroc, f1_max, pro_score
 from ..models.registry import ModelSpec
 from . import augment
-from .base import Task, register_task
+from .base import Task, TaskState, register_task
 
 SCORINGS = ("reconstruct", "inpaint")
 # Models whose skip connections copy their input: reconstruction error is blind for them, so they
@@ -90,6 +92,54 @@ def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor 
     return batch, None, None
 
 
+@dataclass(frozen=True)
+class AnomalyState(TaskState):
+    """How maps are made and scored: reconstruct or inpaint (RIAD), smoothing, top fraction."""
+
+    scoring: str
+    smooth: float = 2.0
+    top_fraction: float = 0.01
+    cell: int = 8
+    parts: int = 4
+
+
+class AnomalyEvaluator(Evaluator):
+    """Maps of the model and the baseline for every image, scored once over the whole split
+    (AUROC and PRO rank all images and pixels together)."""
+
+    def __init__(self, task: AnomalyDetection):
+        self.task = task
+
+    def reset(self) -> None:
+        self.parts: dict[str, list] = {"maps": [], "base": [], "labels": [], "masks": []}
+
+    def infer(self, model, batch):
+        x, _, _ = split_batch(batch)
+        return self.task.anomaly_maps(model, x)
+
+    def update(self, batch, outputs) -> None:
+        x, y, m = split_batch(batch)
+        out = self.parts
+        out["maps"].append(outputs.cpu())
+        if self.task.stats is not None:
+            out["base"].append(self.task.baseline_maps(x).cpu())
+        n = x.shape[0]
+        out["labels"].append(y.cpu() if y is not None else torch.zeros(n, dtype=torch.long))
+        out["masks"].append(m.cpu() if m is not None else torch.zeros(n, *x.shape[-2:]))
+
+    def compute(self) -> dict[str, float]:
+        s = {k: torch.cat(v) if v else None for k, v in self.parts.items()}
+        t, labels = self.task, s["labels"]
+        if bool((labels == 0).all()) or bool((labels != 0).all()):
+            # validation holds normal images only: report how well normal images are explained
+            return {"normal_score": float(top_mean(s["maps"], t.top).mean())}
+        out = t.metrics(s["maps"], labels, s["masks"])
+        if s["base"] is not None:
+            base = t.metrics(s["base"], labels, s["masks"])
+            out |= {f"baseline_{k}": v for k, v in base.items() if k in t.baselines}
+        return out
+
+
 @register_task
 class AnomalyDetection(Task):
     name = "anomaly"
@@ -97,24 +147,48 @@ class AnomalyDetection(Task):
     higher_is_better = True
     description = "detect and localise defects, trained on normal images only"
     metric_names = ("image_auroc", "pixel_auroc", "f1_max", "pro")
+    suite_data = ("textures", {})
+
+    State = AnomalyState
+    baselines = {m: f"baseline_{m}" for m in ("image_auroc", "pixel_auroc", "f1_max", "pro")}
+    also_shown = ("pixel_auroc", "f1_max", "pro")  # localisation beside detection
+    prediction_kind = "anomaly map"
+    eval_batch_size = 64
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.scoring = self.options.get("scoring")
-        if self.scoring is not None and self.scoring not in SCORINGS:
-            raise VisionbenchError(
-                f"scoring must be one of {', '.join(SCORINGS)}, got '{self.scoring}'"
-            )
-        self.sigma = float(self.options.get("smooth", 2.0))
-        self.top = float(self.options.get("top_fraction", 0.01))
-        self.cell = int(self.options.get("cell", 8))  # RIAD's cell side at test time
-        self.parts = int(self.options.get("parts", 4))  # 1/parts of the cells hidden per pass
+        scoring = self.options.get("scoring")
+        if scoring is not None and scoring not in SCORINGS:
+            raise VisionbenchError(f"scoring must be one of {', '.join(SCORINGS)}, got '{scoring}'")
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # the state's fields, read where the scoring code needs them
+    scoring = property(lambda self: self.require_state().scoring)
+    sigma = property(lambda self: self.require_state().smooth)
+    top = property(lambda self: self.require_state().top_fraction)
+    cell = property(lambda self: self.require_state().cell)
+    parts = property(lambda self: self.require_state().parts)
 
     # data and model -------------------------------------------------------------------------
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
         """Refuse training or validation data with a defect in it; learn the baseline's
         per-pixel mean and standard deviation from the training images."""
+        self.info = bundle.info
+        if self.state is None:
+            o = self.options
+            scoring = o.get("scoring") or ("inpaint" if spec.name in SKIP_MODELS else "reconstruct")
+            if scoring == "inpaint" and spec.name not in SKIP_MODELS:
+                raise VisionbenchError(
+                    f"model '{spec.name}' cannot score by inpainting (it has no mask input); "
+                    "use scoring=reconstruct or model unet_attention"
+                )
+            self.state = AnomalyState(
+                scoring=scoring,
+                smooth=float(o.get("smooth", 2.0)),
+                top_fraction=float(o.get("top_fraction", 0.01)),
+                cell=int(o.get("cell", 8)),  # RIAD's cell side at test time
+                parts=int(o.get("parts", 4)),  # 1/parts of the cells hidden per pass
+            )
         total, total_sq, n = None, None, 0
         for part in ("train", "val"):
             for batch in iterate(getattr(bundle, part), 256):
@@ -137,26 +211,15 @@ class AnomalyDetection(Task):
         self.stats = (mean.float(), std.float().clamp(min=0.02))
         return bundle
 
-    def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:
-        if self.scoring is None:
-            self.scoring = "inpaint" if spec.name in SKIP_MODELS else "reconstruct"
+    def model_kwargs(self, spec: ModelSpec) -> dict:
+        kw = super().model_kwargs(spec)
         if self.scoring == "inpaint":
-            if spec.name not in SKIP_MODELS:
-                raise VisionbenchError(
-                    f"model '{spec.name}' cannot score by inpainting (it has no mask input); "
-                    "use scoring=reconstruct or model unet_attention"
-                )
-            self.cfg.model_kwargs.setdefault("extra_in", 1)
-        self.in_chans = info.in_chans
-        return super().build_model(spec, info)
+            kw.setdefault("extra_in", 1)
+        return kw
 
-    def run_extras(self) -> dict:
-        return {"scoring": self.scoring, "smooth": self.sigma, "top_fraction": self.top}
-
-    def example_input(self, info: DataInfo, batch: int) -> torch.Tensor:
+    def input_channels(self, info: DataInfo) -> int:
         """What the model sees in one forward pass (image, plus the mask channel if inpainting)."""
-        c = info.in_chans + (1 if self.scoring == "inpaint" else 0)
-        return torch.rand(batch, c, info.img_size, info.img_size)
+        return info.in_chans + (1 if self.scoring == "inpaint" else 0)
 
     # training -------------------------------------------------------------------------------
     def augment(self, batch, generator):
@@ -205,20 +268,6 @@ class AnomalyDetection(Task):
         z = ((x.float() - mean) / std) ** 2
         return gaussian_blur(z.mean(1, keepdim=True), self.sigma)
 
-    @torch.no_grad()
-    def score_set(self, model: nn.Module, dataset, device, batch_size: int = 64) -> dict:
-        """Maps of the model and the baseline, labels and masks of every image, on the CPU."""
-        out: dict[str, list] = {"maps": [], "base": [], "labels": [], "masks": []}
-        for batch in iterate(dataset, batch_size, device=device):
-            x, y, m = split_batch(batch)
-            out["maps"].append(self.anomaly_maps(model, x).cpu())
-            if self.stats is not None:
-                out["base"].append(self.baseline_maps(x).cpu())
-            n = x.shape[0]
-            out["labels"].append(y.cpu() if y is not None else torch.zeros(n, dtype=torch.long))
-            out["masks"].append(m.cpu() if m is not None else torch.zeros(n, *x.shape[-2:]))
-        return {k: torch.cat(v) if v else None for k, v in out.items()}
-
     def metrics(self, maps: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> dict:
         """image_auroc, pixel_auroc, f1_max (image level), pro from [N,1,H,W] maps."""
         scores = top_mean(maps, self.top)
@@ -236,26 +285,20 @@ class AnomalyDetection(Task):
             out["pixel_threshold"] = f1_max(gt, amap)["threshold"]
         return out
 
-    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
-        s = self.score_set(model, dataset, device)
-        labels = s["labels"]
-        if bool((labels == 0).all()) or bool((labels != 0).all()):
-            # validation holds normal images only: report how well normal images are explained
-            return {"normal_score": float(top_mean(s["maps"], self.top).mean())}
-        out = self.metrics(s["maps"], labels, s["masks"])
-        if s["base"] is not None:
-            base = self.metrics(s["base"], labels, s["masks"])
-            out |= {
-                f"baseline_{k}": v
-                for k, v in base.items()
-                if k in ("image_auroc", "pixel_auroc", "f1_max", "pro")
-            }
-        return out
+    def evaluator(self, purpose: str = "test") -> AnomalyEvaluator:
+        return AnomalyEvaluator(self)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """Anomaly maps [N,1,H,W] (squared-error units) for images [N,C,H,W] in [0,1]."""
         return self.anomaly_maps(model, inputs)
+
+    def write_prediction(self, outputs, input_path, output, *, info, metrics, top: int = 5):
+        """A grey-level map; the run's F1-best pixel threshold is mid-grey."""
+        from ..data.io import write_image
+
+        dest = output or input_path.with_name(input_path.stem + "_anomaly.png")
+        return write_image(self.map_image(outputs[0], metrics), dest)
 
     @staticmethod
     def map_image(amap: torch.Tensor, metrics: dict) -> torch.Tensor:
@@ -266,7 +309,7 @@ class AnomalyDetection(Task):
 
     def pictures(self, model, bundle: DataBundle, out_dir: Path, device) -> list[Path]:
         """Rows of image | ground truth | anomaly map: two normal test images, four defective."""
-        from ..analysis.plots import triptych_png
+        from ..viz.plots import triptych_png
 
         test = bundle.test
         labels = getattr(test, "labels", None)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..data.tensors import TensorSet
 from ..engine.checkpoint import unwrap
+from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics import generation as gm
 from ..models.registry import create_model
@@ -53,6 +54,43 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+class Sampling(nn.Module):
+    """A generative model seen as what a user pays for: forward(x) draws x.shape[0] images."""
+
+    def __init__(self, task, model: nn.Module):
+        super().__init__()
+        self.task, self.model = task, model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.task.sample(self.model, x.shape[0])
+
+
+class GenerationEvaluator(Evaluator):
+    """Collects the real images of the split; compute() samples from the model and scores the
+    samples against them (FID and IS do not decompose over batches)."""
+
+    def __init__(self, task: Generation, purpose: str):
+        self.task, self.purpose = task, purpose
+
+    def reset(self) -> None:
+        self.model, self.images, self.labels = None, [], []
+
+    def infer(self, model, batch):
+        self.model = model  # sampling happens once, in compute()
+        return None
+
+    def update(self, batch, outputs) -> None:
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        self.images.append(x.cpu())
+        if y is not None:
+            self.labels.append(y.cpu())
+
+    def compute(self) -> dict[str, float]:
+        real = torch.cat(self.images)
+        labels = torch.cat(self.labels) if self.labels else None
+        return self.task.generation_scores(self.model, real, labels, self.purpose)
+
+
 @register_task
 class Generation(Task):
     name = "generation"
@@ -60,6 +98,29 @@ class Generation(Task):
     higher_is_better = False
     description = "sample new images of the data's kind; inpainting (Sec. V.5)"
     metric_names = ("fid_domain", "is_domain", "confident_share", "psnr_mask")
+    suite_data = ("digits", {})
+    # --quick: the defaults (1,000 samples, 50 DDIM steps, RePaint on 32 images) would take
+    # minutes on 2 CPU cores
+    quick_options = {
+        "n_samples": 200,
+        "steps": 10,
+        "val_samples": 100,
+        "inpaint_images": 8,
+        "inpaint_steps": 10,
+        "inpaint_resample": 2,
+    }
+    baselines = {
+        "fid_domain": "baseline_fid_domain",
+        "is_domain": "baseline_is_domain",
+        "confident_share": "baseline_confident_share",
+        "psnr_mask": "meanfill_psnr_mask",
+    }
+    prediction_kind = "samples"
+    export_refusal = (
+        "ONNX export covers image-in, tensor-out models; a generative model samples "
+        "iteratively from noise"
+    )
+    prediction_suffix = "samples"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -75,14 +136,14 @@ class Generation(Task):
 
     # data, classifier, baseline ----------------------------------------------------------------
     def prepare(self, bundle, spec):
+        self.info = bundle.info
         images, labels = images_and_labels(bundle.train)
         if labels is None:
             raise VisionbenchError(
                 f"dataset '{bundle.info.name}' has no labels: the domain classifier behind "
                 "FID (domain features) needs a labelled training split (class folders)"
             )
-        self.info = bundle.info
-        self.val_id = id(bundle.val)
+        self.state = self.State()
         key = f"{bundle.info.name}_split{self.cfg.split_seed}"
         self.classifier = gm.domain_classifier(images, labels, key, seed=self.cfg.split_seed)
         self.pixel_mean = images.mean(0)
@@ -165,10 +226,12 @@ class Generation(Task):
             f"{prefix}confident_share": float((pf.max(1) > 0.9).mean()),
         }
 
+    def evaluator(self, purpose: str = "test") -> GenerationEvaluator:
+        return GenerationEvaluator(self, purpose)
+
     @torch.no_grad()
-    def evaluate(self, model, dataset, device) -> dict[str, float]:
-        real, _ = images_and_labels(dataset)
-        val = id(dataset) == getattr(self, "val_id", None)
+    def generation_scores(self, model, real, labels, purpose: str) -> dict[str, float]:
+        val = purpose == "val"
         n = int(self.opt["val_samples"] if val else self.opt["n_samples"])
         fake = self.sample(model, n, seed=1, steps=int(self.opt["val_steps"]) if val else None)
         out = self.scores(real, fake)
@@ -176,9 +239,7 @@ class Generation(Task):
             real, self.baseline_samples(n, torch.Generator().manual_seed(2)), "baseline_"
         )
         out["n_samples"] = n
-        out["real_accuracy"] = float(
-            (self.classifier(real).argmax(1) == images_and_labels(dataset)[1]).float().mean()
-        )
+        out["real_accuracy"] = float((self.classifier(real).argmax(1) == labels).float().mean())
         if not val:
             out |= self.inpaint_scores(model, real)
             if self.opt["inception_weights"]:
@@ -223,13 +284,19 @@ class Generation(Task):
         res["inpaint_outside_max_change"] = float(((out - real) * keep).abs().max())
         return res
 
+    def profile_target(self, model, info):
+        """The cost of drawing one image (the configured sampler and its steps)."""
+        o = self.opt
+        measures = f"one generated image ({o['sampler']}, {o['steps']} steps if iterative)"
+        return Sampling(self, model), lambda b: torch.zeros(b, 1), measures
+
     @torch.no_grad()
     def predict(self, model, inputs: torch.Tensor) -> torch.Tensor:
         """As many new samples as `inputs` has images (the inputs themselves are not used)."""
         return self.sample(model, inputs.shape[0], seed=0)
 
     def pictures(self, model, bundle, out_dir: Path, device) -> list[Path]:
-        from ..analysis.plots import image_grid_png
+        from ..viz.plots import image_grid_png
 
         real, _ = images_and_labels(bundle.test)
         paths = [

@@ -9,6 +9,7 @@ optimizers (a GAN, `adversarial`). Autoencoders also report their latent rate (b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,10 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine.checkpoint import unwrap
+from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
 from ..metrics.image import crop_border, psnr, rgb_to_y, ssim
 from . import augment, compression, inpainting
-from .base import Task, register_task
+from .base import Task, TaskState, register_task
 
 KINDS = ("noise", "sr", "inpaint")
 
@@ -72,6 +74,56 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+@dataclass(frozen=True)
+class RestorationState(TaskState):
+    """The degradation the model learned to undo, canonical ('noise:25', 'sr:2', 'inpaint:box')."""
+
+    degradation: str
+
+
+class RestorationEvaluator(Evaluator):
+    """Per-image scores of the model and the baseline; metrics are means over images (PSNR is
+    never pooled over the data set). Batches are single (degraded, clean) pairs."""
+
+    def __init__(self, task: Restoration):
+        self.task = task
+
+    def reset(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def infer(self, model, batch):
+        degraded, clean = batch
+        device = next(iter(unwrap(model).parameters())).device
+        t, m = self.task, unwrap(model)
+        out = {"restored": t.restore(model, degraded.to(device)).cpu()}
+        if compression.is_autoencoder(m):
+            coded, rate = compression.code_at(m, t.pad_to(degraded, m).to(device), 8)
+            h, w = clean.shape[-2:]
+            out["coded"] = t.composite(coded.float().cpu()[..., :h, :w], degraded)
+            out["bpp"] = rate
+        return out
+
+    def update(self, batch, outputs) -> None:
+        degraded, clean = batch
+        t = self.task
+        mine = t.scores(outputs["restored"], clean, degraded)
+        base = t.scores(t.baseline_output(degraded), clean, degraded)
+        if "coded" in outputs:
+            mine |= {
+                "bpp": outputs["bpp"],
+                "psnr_8bit_latent": float(psnr(outputs["coded"].clamp(0, 1), clean)[0]),
+            }
+        self.rows.append(mine | {f"{t.baseline}_{k}": v for k, v in base.items()})
+
+    def compute(self) -> dict[str, float]:
+        rows = self.rows
+        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+
+    def per_sample(self) -> dict[str, list[float]]:
+        rows = self.rows
+        return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+
 @register_task
 class Restoration(Task):
     name = "restoration"
@@ -79,36 +131,55 @@ class Restoration(Task):
     higher_is_better = True
     description = "denoising, super-resolution and inpainting (Sec. V.4)"
     metric_names = ("psnr", "ssim")
+    suite_data = ("photos", {"degradation": "noise:25"})
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.kind, value = parse_degradation(self.options.get("degradation", "noise:25"))
+        self.set_degradation(self.options.get("degradation", "noise:25"))
+        self.n_train = 0
+
+    def set_degradation(self, text: str) -> None:
+        self.kind, value = parse_degradation(text)
         self.sigma = value / 255.0 if self.kind == "noise" else 0.0
         self.scale = int(value) if self.kind == "sr" else 1
         self.mask = value if self.kind == "inpaint" else ""
         self.ranking_metric = {"sr": "psnr_y", "inpaint": "psnr_mask"}.get(self.kind, "psnr")
         self.baseline = {"noise": "noisy", "sr": "bicubic", "inpaint": "meanfill"}[self.kind]
-        self.n_train = 0
+        self.baselines = {
+            m: f"{self.baseline}_{m}"
+            for m in ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_mask", "ssim_mask")
+        }
+
+    def load_state(self, data: dict, source: str = "task_state.json") -> None:
+        super().load_state(data, source)
+        self.set_degradation(self.state.degradation)
 
     def prepare(self, bundle, spec):
+        self.info = bundle.info
         self.n_train = len(bundle.train)
-        self.val_id = id(bundle.val)
+        value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
+        self.state = RestorationState(degradation=f"{self.kind}:{value[self.kind]}")
         return bundle
 
-    def build_model(self, spec, info) -> nn.Module:
+    def model_kwargs(self, spec) -> dict:
+        kw = super().model_kwargs(spec)
         if self.kind == "sr":
-            self.cfg.model_kwargs.setdefault("scale", self.scale)
+            kw.setdefault("scale", self.scale)
         if self.kind == "inpaint":
             if spec.name != "unet_attention":
                 raise VisionbenchError(
                     f"model '{spec.name}' cannot inpaint (it has no mask input); use unet_attention"
                 )
-            self.cfg.model_kwargs.setdefault("extra_in", 1)
-        return super().build_model(spec, info)
+            kw.setdefault("extra_in", 1)
+        return kw
 
-    def run_extras(self) -> dict:
-        value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
-        return {"degradation": f"{self.kind}:{value[self.kind]}"}
+    def input_channels(self, info) -> int:
+        return info.in_chans + (1 if self.kind == "inpaint" else 0)
+
+    def example_input(self, info, batch: int = 1) -> torch.Tensor:
+        """A degraded batch: noisy, downscaled, or masked with the mask channel appended."""
+        clean = torch.rand(batch, info.in_chans, *self.input_hw(info))
+        return self.degrade(clean, torch.Generator().manual_seed(0))
 
     # degradation ------------------------------------------------------------------------------
     def degrade(self, clean: torch.Tensor, generator: torch.Generator, test: bool = False):
@@ -196,17 +267,28 @@ class Restoration(Task):
         c = degraded.shape[1] - 1
         return inpainting.mean_fill(degraded[:, :c], degraded[:, c:])
 
-    def test_pairs(self, dataset):
+    def test_pairs(self, dataset, purpose: str = "test"):
         """(degraded, clean) for each test image; the noise or mask of image i is seeded by i alone."""
         for i in range(len(dataset)):
             clean = dataset[i][None]
-            if id(dataset) == getattr(self, "val_id", None):  # per-epoch validation: a cheap crop
+            if purpose == "val":  # per-epoch validation: a cheap crop
                 clean = centre_crop(clean, VAL_CROP)
             if self.kind == "sr":
                 h, w = clean.shape[-2:]
                 clean = clean[..., : h - h % self.scale, : w - w % self.scale]
             g = torch.Generator().manual_seed(1_000_003 + i)
             yield self.degrade(clean, g, test=True), clean
+
+    def eval_batches(self, dataset, device, purpose: str = "test"):
+        """One (degraded, clean) image pair at a time: test images differ in size."""
+        return self.test_pairs(dataset, purpose)
+
+    def images_of(self, batch) -> torch.Tensor:
+        return batch[1]  # the clean image: a corruption happens before the degradation
+
+    def with_images(self, batch, images):
+        g = torch.Generator().manual_seed(1_000_003)
+        return self.degrade(images, g, test=True), images
 
     def scores(self, out: torch.Tensor, clean: torch.Tensor, degraded=None) -> dict[str, float]:
         crop = self.scale if self.kind == "sr" else 0
@@ -219,31 +301,14 @@ class Restoration(Task):
             s |= inpainting.masked_scores(out, clean, degraded[:, clean.shape[1] :])
         return s
 
-    @torch.no_grad()
+    def evaluator(self, purpose: str = "test") -> RestorationEvaluator:
+        return RestorationEvaluator(self)
+
     def image_scores(self, model: nn.Module, dataset, device) -> list[dict[str, float]]:
         """Scores of each test image, the baseline's beside them (prefixed, e.g. noisy_psnr)."""
-        rows = []
-        m = unwrap(model)
-        for degraded, clean in self.test_pairs(dataset):
-            out = self.restore(model, degraded.to(device)).cpu()
-            mine = self.scores(out, clean, degraded)
-            base = self.scores(self.baseline_output(degraded), clean, degraded)
-            if compression.is_autoencoder(m):
-                coded, rate = compression.code_at(m, self.pad_to(degraded, m).to(device), 8)
-                h, w = clean.shape[-2:]
-                coded = self.composite(coded.float().cpu()[..., :h, :w], degraded)
-                mine |= {"bpp": rate, "psnr_8bit_latent": float(psnr(coded.clamp(0, 1), clean)[0])}
-            rows.append(mine | {f"{self.baseline}_{k}": v for k, v in base.items()})
-        return rows
-
-    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
-        """Per-image scores averaged over images (PSNR is never pooled over the data set)."""
-        rows = self.image_scores(model, dataset, device)
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
-
-    def per_sample(self, model: nn.Module, dataset, device) -> dict[str, list[float]]:
-        rows = self.image_scores(model, dataset, device)
-        return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+        ev = self.evaluator()
+        evaluate(model, self.eval_batches(dataset, device), ev)
+        return ev.rows
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -251,8 +316,11 @@ class Restoration(Task):
         takes the image with a mask channel appended, 1 = known)."""
         return self.restore(model, inputs)
 
+    prediction_kind = "restored image"
+    prediction_suffix = "restored"
+
     def pictures(self, model, bundle, out_dir: Path, device) -> list[Path]:
-        from ..analysis.plots import triptych_png
+        from ..viz.plots import triptych_png
 
         rows = []
         for i, (degraded, clean) in enumerate(self.test_pairs(bundle.test)):
@@ -272,7 +340,7 @@ class Restoration(Task):
     @torch.no_grad()
     def rate_distortion(self, m, dataset, out_dir: Path, device) -> Path:
         """PSNR against latent bits per pixel at 2-8 bit latents, averaged over the test images."""
-        from ..analysis.plots import rate_distortion_png
+        from ..viz.plots import rate_distortion_png
 
         points = []
         for bits in (2, 3, 4, 6, 8):

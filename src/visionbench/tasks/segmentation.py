@@ -9,6 +9,7 @@ reaches a high pixel accuracy but a low mIoU: the reason mIoU ranks segmenters.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.registry import DataBundle, DataInfo
-from ..engine.batches import iterate
+from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics.segmentation import IGNORE_INDEX, SegConfusion, seg_scores
 from ..models.registry import ModelSpec, create_model
-from .base import Task, register_task
+from .base import Task, TaskState, register_task
 
 AUGMENTS = ("none", "hflip")
 
@@ -101,6 +102,46 @@ def save_mask(mask: torch.Tensor, path: str | Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class SegmentationState(TaskState):
+    """The training images' channel statistics (normalisation inside the model)."""
+
+    mean: list[float]
+    std: list[float]
+
+
+class SegmentationEvaluator(Evaluator):
+    """One confusion matrix over every scored pixel of the split; the baseline from its rows."""
+
+    def __init__(self, num_classes: int, class_names: list[str], metric_names: tuple[str, ...]):
+        self.k, self.names, self.metric_names = num_classes, class_names, metric_names
+
+    def reset(self) -> None:
+        self.conf = SegConfusion(self.k)
+
+    def infer(self, model, batch):
+        return model(batch[0]).argmax(1)
+
+    def update(self, batch, outputs) -> None:
+        self.conf.update(outputs, batch[1])
+
+    def compute(self) -> dict[str, float]:
+        cm = self.conf.matrix
+        scores = seg_scores(cm)
+        out = {k: scores[k] for k in self.metric_names}
+        names = self.names or [str(k) for k in range(self.k)]
+        for name, iou in zip(names, scores["per_class_iou"]):
+            out[f"iou_{name}"] = None if np.isnan(iou) else iou
+        # the all-majority-class prediction, scored on the same pixels
+        gt = cm.sum(1)
+        majority = torch.zeros_like(cm)
+        majority[:, int(gt.argmax())] = gt
+        base = seg_scores(majority)
+        out["majority_miou"] = base["miou"]
+        out["majority_pixel_accuracy"] = base["pixel_accuracy"]
+        return out
+
+
 @register_task
 class Segmentation(Task):
     name = "segmentation"
@@ -108,29 +149,31 @@ class Segmentation(Task):
     higher_is_better = True
     description = "assign one of K classes to every pixel (Sec. V.3, semantic segmentation)"
     metric_names = ("miou", "pixel_accuracy", "mean_class_accuracy")
+    suite_data = ("shapes", {})
+    State = SegmentationState
+    baselines = {"miou": "majority_miou", "pixel_accuracy": "majority_pixel_accuracy"}
+    also_shown = ("pixel_accuracy", "mean_class_accuracy")
+    prediction_kind = "class mask"
+    eval_batch_size = 32
 
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
-        self.set_channel_stats(bundle)
-        self.num_classes = bundle.info.num_classes
-        self.class_names = bundle.info.class_names
+        self.info = bundle.info
+        if self.state is None:  # a run loaded for eval keeps the state it was trained with
+            mean, std = self.channel_stats(bundle, self.options)
+            self.state = SegmentationState(mean=mean, std=std)
         return bundle
 
     def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:
-        if not hasattr(self, "mean"):  # rebuilt from a run: statistics come from config.yaml
-            self.mean, self.std = self.options["mean"], self.options["std"]
-        self.num_classes, self.class_names = info.num_classes, info.class_names
+        st = self.require_state()
         net = create_model(
             spec.name,
             task=self.name,
             num_classes=info.num_classes,
             in_chans=info.in_chans,
             img_size=self.cfg.img_size or spec.input_size(info.img_size),
-            **self.cfg.model_kwargs,
+            **self.model_kwargs(spec),
         )
-        return Segmenter(net, self.mean, self.std)
-
-    def run_extras(self) -> dict:
-        return {"mean": self.mean, "std": self.std}
+        return Segmenter(net, st.mean, st.std)
 
     # training -------------------------------------------------------------------------------
     def augment(self, batch, generator):
@@ -149,33 +192,19 @@ class Segmentation(Task):
         return model(x, mask)
 
     # evaluation -----------------------------------------------------------------------------
-    @torch.no_grad()
-    def confusion(self, model: nn.Module, dataset, device, batch_size: int = 32) -> SegConfusion:
-        conf = SegConfusion(self.num_classes)
-        for x, mask in iterate(dataset, batch_size, device=device):
-            conf.update(model(x).argmax(1), mask)
-        return conf
-
-    def evaluate(self, model: nn.Module, dataset, device) -> dict[str, float]:
-        cm = self.confusion(model, dataset, device).matrix
-        scores = seg_scores(cm)
-        out = {k: scores[k] for k in self.metric_names}
-        names = self.class_names or [str(k) for k in range(self.num_classes)]
-        for name, iou in zip(names, scores["per_class_iou"]):
-            out[f"iou_{name}"] = None if np.isnan(iou) else iou
-        # the all-majority-class prediction, scored on the same pixels
-        gt = cm.sum(1)
-        majority = torch.zeros_like(cm)
-        majority[:, int(gt.argmax())] = gt
-        base = seg_scores(majority)
-        out["majority_miou"] = base["miou"]
-        out["majority_pixel_accuracy"] = base["pixel_accuracy"]
-        return out
+    def evaluator(self, purpose: str = "test") -> SegmentationEvaluator:
+        info = self.info
+        return SegmentationEvaluator(info.num_classes, info.class_names, self.metric_names)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """Class maps [N,H,W] (int64) for images [N,C,H,W] in [0,1] of any size."""
         return model(inputs).argmax(1)
+
+    def write_prediction(self, outputs, input_path, output, *, info, metrics, top: int = 5):
+        """An indexed PNG: class ids as pixel values, a colour palette to see them."""
+        dest = output or input_path.with_name(input_path.stem + "_mask.png")
+        return save_mask(outputs[0], dest)
 
     def pictures(self, model, bundle: DataBundle, out_dir: Path, device) -> list[Path]:
         test = bundle.test
@@ -188,7 +217,9 @@ class Segmentation(Task):
         with torch.no_grad():
             pred = model(images.to(device)).argmax(1).cpu()
         return [
-            segmentation_grid(images, masks, pred, self.class_names, out_dir / "segmentation.png")
+            segmentation_grid(
+                images, masks, pred, bundle.info.class_names, out_dir / "segmentation.png"
+            )
         ]
 
 
@@ -198,7 +229,7 @@ def segmentation_grid(
     """Rows of image | ground truth | prediction, colour-coded, with a legend of the classes."""
     from matplotlib.patches import Patch
 
-    from ..analysis.plots import _save, _show, plt
+    from ..viz.plots import _save, _show, plt
 
     fig, axes = plt.subplots(len(images), 3, figsize=(5.4, 1.8 * len(images)), squeeze=False)
     for row, (img, gt, p) in enumerate(zip(images, masks, pred)):

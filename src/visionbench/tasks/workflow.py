@@ -1,0 +1,235 @@
+"""A run from start to end: check the names, load and prepare the data, build the model, train,
+evaluate, write the run folder; and rebuild a finished run for eval, predict, profile and export.
+
+Task-agnostic glue over the Task contract, at the tasks layer so the suite runner (bench), the
+analyses and the API all train and reload runs the same way; `visionbench.api` re-exports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig, load_yaml, save_yaml
+from ..data.io import read_image
+from ..data.registry import DataInfo, load_dataset, subsample_train
+from ..engine import distributed
+from ..engine.checkpoint import load_weights
+from ..engine.trainer import Trainer, seed_everything
+from ..environment import describe, resolve_device
+from ..errors import VisionbenchError
+from ..models.registry import MODELS, ModelSpec, Recipe
+from ..runs import RunDir, default_run_dir
+from .base import TASKS, Task
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    status: dict
+
+
+def resolve_recipe(spec: ModelSpec, task: Task, info: DataInfo, cfg: TrainConfig) -> Recipe:
+    """The model's recipe for this task and data scale, with any CLI/YAML overrides on top."""
+    recipe = spec.recipe(task.name, info.scale)
+    overrides = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(Recipe)
+        if hasattr(cfg, f.name) and getattr(cfg, f.name) is not None
+    }
+    return dataclasses.replace(recipe, **overrides)
+
+
+def _check_names(cfg: TrainConfig) -> ModelSpec:
+    if not cfg.task:
+        raise VisionbenchError(
+            "no task given; e.g. visionbench train classification --model lenet5"
+        )
+    TASKS.get(cfg.task)
+    if not cfg.model:
+        raise VisionbenchError("no model given (--model); see: visionbench list models")
+    spec = MODELS.get(cfg.model)
+    if cfg.task not in spec.tasks:
+        raise VisionbenchError(
+            f"model '{cfg.model}' does not support task '{cfg.task}'; it supports: "
+            f"{', '.join(spec.tasks)}"
+        )
+    if not cfg.data:
+        raise VisionbenchError(
+            "no dataset given (--data NAME or NAME:PATH); see: visionbench list datasets"
+        )
+    return spec
+
+
+def _setup_torch(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def prepare_run(cfg: TrainConfig):
+    """Everything a run needs before the loop: spec, task, data, recipe and the model."""
+    spec = _check_names(cfg)
+    device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device
+    _setup_torch(cfg, device)
+    seed_everything(cfg.seed)
+    bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    if cfg.train_fraction is not None:  # the same subset for every training seed of a split
+        bundle = subsample_train(bundle, cfg.train_fraction, seed=cfg.split_seed)
+    task = TASKS.get(cfg.task)(cfg)
+    bundle = task.prepare(bundle, spec)
+    recipe = resolve_recipe(spec, task, bundle.info, cfg)
+    task.set_recipe(recipe)
+    torch.manual_seed(cfg.seed)
+    model = task.build_model(spec, bundle.info).to(device)
+    return spec, task, bundle, recipe, model, device
+
+
+def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
+    """Train one model on one dataset for one task; write and return its run directory."""
+    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+    spec, task, bundle, recipe, model, device = prepare_run(cfg)
+    run = RunDir(
+        Path(cfg.run_dir)
+        if cfg.run_dir
+        else default_run_dir(cfg.out, cfg.task, cfg.model, cfg.data, cfg.seed)
+    )
+    if not distributed.is_main():  # other DDP ranks only train; rank 0 writes and evaluates
+        Trainer(task, model, bundle, recipe, cfg, run, device).fit()
+        return RunResult(run.path, {}, {})
+    if not cfg.resume and run.path.exists():
+        shutil.rmtree(run.checkpoint, ignore_errors=True)  # a fresh run never continues an old one
+    run.create()
+    saved = cfg.to_dict() | {
+        f: getattr(recipe, f)
+        for f in ("epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment")
+    }
+    saved["resume"] = False
+    save_yaml(saved, run.config)
+    task.save_state(run.task_state)
+    run.write_json(
+        run.path / "run.json",
+        {
+            "task": cfg.task,
+            "model": cfg.model,
+            "family": spec.family,
+            "source": spec.source,
+            "dataset": bundle.info.name,
+            "data": bundle.info.to_dict(),
+            "recipe": recipe.to_dict(),
+            "seed": cfg.seed,
+            "world_size": distributed.world(),
+            "ranking_metric": task.ranking_metric,
+            "higher_is_better": task.higher_is_better,
+            # what a report shows beside the ranking metric, and each metric's baseline key
+            "also_shown": list(task.also_shown),
+            "baselines": dict(task.baselines),
+            # the command line when run from the CLI; otherwise the exact replay of config.yaml
+            "command": " ".join(["visionbench", *sys.argv[1:]])
+            if sys.argv and "visionbench" in sys.argv[0]
+            else f"visionbench train -c {run.config}",
+            "environment": describe(device),
+        },
+    )
+    started = time.time()
+    run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
+    try:
+        trainer = Trainer(task, model, bundle, recipe, cfg, run, device)
+        fit = trainer.fit()
+        metrics = trainer.evaluate(bundle.test)  # compiled, autocast, data on the device
+        model.eval()
+        run.write_json(run.metrics, _clean(metrics))
+        task.pictures(model, bundle, run.samples, device)
+    except BaseException as e:
+        run.set_status("failed", error=f"{type(e).__name__}: {e}")
+        raise
+    run.set_status(
+        "done",
+        epochs=fit.epochs_done,
+        steps=fit.steps,
+        train_seconds=round(fit.train_seconds, 3),
+        compile_seconds=round(fit.compile_seconds, 3),
+        wall_seconds=round(time.time() - started, 3),
+        stopped=fit.stopped,
+    )
+    return RunResult(run.path, _clean(metrics), run.status())
+
+
+def _clean(metrics: dict) -> dict:
+    return {
+        k: (round(float(v), 10) if isinstance(v, (float, np.floating)) else v)
+        for k, v in metrics.items()
+    }
+
+
+def evaluate(run_dir: str | Path, device: str = "cpu", bootstrap: int = 0) -> dict:
+    """Reload a run's weights and recompute its test metrics on the same split.
+
+    With `bootstrap=N`, each metric that is a mean over test samples (accuracy, per-image PSNR
+    and SSIM, ...) also gets a seeded 95% percentile-bootstrap interval from N resamples, under
+    `intervals`.
+    """
+    run, cfg, task, model, info = load_run(run_dir)
+    dev = resolve_device(device)
+    bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    bundle = task.prepare(bundle, MODELS.get(cfg.model))  # the loaded state is kept
+    model = model.to(dev)
+    with torch.no_grad():
+        metrics = _clean(task.evaluate(model, bundle.test, dev))
+        if bootstrap:
+            from ..metrics.intervals import bootstrap_ci
+
+            values = task.per_sample(model, bundle.test, dev)
+            metrics["intervals"] = {
+                k: bootstrap_ci(v, n_resamples=bootstrap) for k, v in values.items()
+            }
+    return metrics
+
+
+def predict(run_dir: str | Path, input: str | Path, output: str | Path | None = None, top: int = 5):
+    """What the run's task predicts for one image file: the top-k classes with probabilities
+    (classification), or the path of the file it wrote (restored image, class mask, map, ...)."""
+    run, cfg, task, model, info = load_run(run_dir)
+    x = read_image(input, info.in_chans)
+    out = task.predict(model, x)
+    return task.write_prediction(
+        out,
+        Path(input),
+        Path(output) if output else None,
+        info=info,
+        metrics=run.read_json(run.metrics),
+        top=top,
+    )
+
+
+def load_run(run_dir: str | Path):
+    """(run, cfg, task, model, info) of a finished run, weights loaded, model in eval mode."""
+    run = RunDir.open(run_dir)
+    cfg = TrainConfig.from_dict(load_yaml(run.config), source=str(run.config))
+    meta = run.read_json(run.path / "run.json")
+    if not run.weights.exists():
+        raise VisionbenchError(
+            f"run {run.path} has no weights yet (status: {run.status().get('status')})"
+        )
+    spec = MODELS.get(cfg.model)
+    task = TASKS.get(cfg.task)(cfg)
+    info = DataInfo(**meta["data"])
+    task.info = info
+    task.set_recipe(Recipe(**meta["recipe"]))
+    if run.task_state.exists():
+        task.load_state(run.read_json(run.task_state), str(run.task_state))
+    else:  # a run written before task_state.json kept its state among the task options
+        task.load_state(dict(cfg.task_options), f"{run.config} (task_options)")
+    model = task.build_model(spec, info)
+    load_weights(model, run.weights)
+    model.eval()
+    return run, cfg, task, model, info
