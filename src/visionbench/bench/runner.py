@@ -18,6 +18,7 @@ from ..config import TrainConfig
 from ..engine.progress import console
 from ..errors import VisionbenchError
 from ..runs import RunDir
+from .shards import shard_meta_path, shard_of
 from .suites import Job, Suite, get_suite, quick_selection
 
 QUICK_SUITE_SECONDS = 480.0  # training + evaluation + profiling of the whole quick suite
@@ -154,8 +155,13 @@ def run_suite(
     budget: float | None = None,
     profile: bool = True,
     command: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
-    """Run (or finish) a suite into OUT/<suite>/ and write its report; returns report.html."""
+    """Run (or finish) a suite into OUT/<suite>/ and write its report; returns report.html.
+
+    With `shard=(I, N)`, run only the I-th of N slices of the jobs and write that shard's
+    metadata instead of the report (`visionbench report` merges the shards); returns the folder.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..environment import describe, resolve_device
@@ -171,10 +177,13 @@ def run_suite(
     jobs = [(job, s) for job in select(all_jobs, only) for s in range(job.seed, job.seed + seeds)]
     if not jobs:
         raise VisionbenchError(f"no job of suite '{suite.name}' matches --only {only}")
+    n_suite = len(jobs)
+    if shard is not None:
+        jobs = shard_of(jobs, shard)
     suite_dir = Path(out) / suite.name
     suite_dir.mkdir(parents=True, exist_ok=True)
     if budget is None and quick:
-        budget = QUICK_SUITE_SECONDS
+        budget = QUICK_SUITE_SECONDS * (len(jobs) / n_suite if shard else 1.0)
     threads = pick_threads() if quick else None
     if threads:
         import torch
@@ -193,7 +202,11 @@ def run_suite(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": describe(resolve_device(device)),
     }
-    _write_json(suite_dir / "suite.json", meta)
+    meta_path = suite_dir / "suite.json"
+    if shard is not None:  # each shard writes only its own file; `visionbench report` merges
+        meta["shard"] = list(shard)
+        meta_path = shard_meta_path(suite_dir, shard)
+    _write_json(meta_path, meta)
     todo = [
         (j, s)
         for j, s in jobs
@@ -268,10 +281,12 @@ def run_suite(
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_seconds": round(time.time() - started, 1),
     }
-    _write_json(suite_dir / "suite.json", meta)
+    _write_json(meta_path, meta)
     console.print(
         f"suite '{suite.name}': {len(jobs)} jobs, {failed} failed, {time.time() - started:.0f} s"
     )
+    if shard is not None:
+        return suite_dir
     report = write_report(suite_dir)
     _index(out)
     return report
@@ -348,6 +363,6 @@ def _index(out: str | Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{time.time_ns()}.tmp")  # unique: shards share a folder
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)

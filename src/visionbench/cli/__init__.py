@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "runs",
     "export",
     "challenges",
+    "report",
 ]
 
 

@@ -11,6 +11,9 @@ from .common import console, parse_kv
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench.shards import parse_shard
+
+    shard = parse_shard(args.shard) if args.shard else None
     only = {
         k: str(v) for k, v in parse_kv(args.only.split(",") if args.only else [], "--only").items()
     }
@@ -25,7 +28,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         budget=args.budget,
         profile=not args.no_profile,
         command=shlex.join(["visionbench", *sys.argv[1:]]),
+        shard=shard,
     )
+    if shard is not None:
+        console.print(
+            f"shard {shard[0]}/{shard[1]} finished in [bold]{report}[/bold]; when every shard "
+            f"has, merge them: visionbench report {report}"
+        )
+        return 0
     console.print(f"report: [bold]{report}[/bold]")
     console.print(f"        {report.with_suffix('.md')}, {report.parent / 'results.json'}")
     return 0
@@ -63,6 +73,13 @@ def register(sub) -> None:
         "--only", help="filter: family=...,task=...,model=...,data=... ('|' separates alternatives)"
     )
     p.add_argument("--seeds", type=int, default=1, help="repeat each job with N seeds")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only the I-th of N deterministic slices of the suite (e.g. a SLURM array "
+        "task: --shard $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT) into the same --out; "
+        "then merge with: visionbench report OUT/SUITE",
+    )
     p.add_argument("--force", action="store_true", help="rerun jobs that finished before")
     p.add_argument(
         "--budget",
