@@ -132,6 +132,7 @@ class Restoration(Task):
     description = "denoising, super-resolution and inpainting (Sec. V.4)"
     metric_names = ("psnr", "ssim")
     suite_data = ("photos", {"degradation": "noise:25"})
+    State = RestorationState
 
     def __init__(self, cfg):
         super().__init__(cfg)
