@@ -185,3 +185,72 @@ def load_photos_dataset(
         ImageListSet(photos["val"], PHOTO_SPLITS["val"]),
         ImageListSet(photos["test"], PHOTO_SPLITS["test"]),
     )
+
+
+# Colours of the coloured digits: matplotlib's tab10, one per class, far apart in RGB.
+DIGIT_COLOURS = (
+    ("blue", (0.12, 0.47, 0.71)),
+    ("orange", (1.00, 0.50, 0.05)),
+    ("green", (0.17, 0.63, 0.17)),
+    ("red", (0.84, 0.15, 0.16)),
+    ("purple", (0.58, 0.40, 0.74)),
+    ("brown", (0.55, 0.34, 0.29)),
+    ("pink", (0.89, 0.47, 0.76)),
+    ("grey", (0.50, 0.50, 0.50)),
+    ("olive", (0.74, 0.74, 0.13)),
+    ("cyan", (0.09, 0.75, 0.81)),
+)
+
+
+def colour_digits(
+    images: torch.Tensor, labels: torch.Tensor, correlation: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB digits whose stroke colour is the label's colour with probability `correlation`, else
+    one of the other nine at random; returns (images [N,3,H,W], aligned [N] 1/0)."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(labels)
+    aligned = torch.rand(n, generator=g) < correlation
+    other = (labels + torch.randint(1, 10, (n,), generator=g)) % 10  # never the label's colour
+    colour_of = torch.where(aligned, labels, other)
+    rgb = torch.tensor([c for _, c in DIGIT_COLOURS])[colour_of]  # [N,3]
+    return images * rgb.view(n, 3, 1, 1), aligned.long()
+
+
+@register_dataset(
+    "colored_digits",
+    tasks=("classification",),
+    format="scikit-learn bundled array, coloured here",
+    description="the 1,797 digits with a spurious colour: in train and val the stroke has the "
+    "label's colour with probability `correlation` (default 0.95), in test the colour is random "
+    "(10% aligned by chance); groups: bias-aligned vs bias-conflicting test images",
+    embedded=True,
+    license="CC BY 4.0 (UCI)",
+    citation="in the spirit of Colored MNIST (Arjovsky et al. 2019, Invariant Risk Minimization)",
+    how_to_point="--data colored_digits (embedded); --data-option correlation=0.99",
+)
+def load_colored_digits(
+    task: str, root=None, split_seed: int = 0, correlation: float = 0.95, fold=None, **_
+) -> DataBundle:
+    if not 0.0 <= float(correlation) <= 1.0:
+        from ..errors import DataError
+
+        raise DataError(f"colored_digits: correlation must be in [0,1], got {correlation}")
+    images, labels = _digits()
+    bundle = classification_bundle(
+        "colored_digits", images, labels, [str(i) for i in range(10)], split_seed, fold
+    )
+    parts = {}
+    for k, (name, part) in enumerate(
+        (("train", bundle.train), ("val", bundle.val), ("test", bundle.test))
+    ):
+        corr = 0.1 if name == "test" else float(correlation)  # test: colour independent of label
+        rgb, aligned = colour_digits(part.images, part.labels, corr, seed=split_seed * 7 + k)
+        parts[name] = TensorSet(rgb, part.labels)
+        parts[name].groups = aligned  # per-group metrics read `groups`, as CelebA's
+        parts[name].group_names = ["bias-conflicting", "bias-aligned"]
+    bundle.info.name = "colored_digits"
+    bundle.info.in_chans = 3
+    bundle.info.split += (
+        f"; colour = label's colour with p={float(correlation):g} in train/val, random in test"
+    )
+    return DataBundle(bundle.info, parts["train"], parts["val"], parts["test"])
