@@ -242,8 +242,9 @@ def test_review_suite_declares_data_efficiency_jobs_outside_the_shared_budget():
     jobs, _ = quick_selection(review_jobs()[0])
     side = [j for j in jobs if not j.shares_budget and j.task == "classification"]
     assert {(j.model, j.quick["train_fraction"]) for j in side} == {
-        (m, f) for m in ("lenet5", "vit_nano", "hybrid_nano") for f in (0.1, 0.3)
+        (m, f) for m in ("lenet5", "vit_nano", "hybrid_nano") for f in (0.1, 0.25)
     }
+    assert all(j.seed == 0 for j in side)  # --quick: one seed; --full adds seeds 1 and 2
     assert all(j.quick["time_budget"] and j.setting.startswith("digits-frac") for j in side)
     full = [j for j in jobs if j.task == "classification" and "train_fraction" not in j.quick]
     assert all(j.shares_budget for j in full)  # side jobs of other tasks have their own tests

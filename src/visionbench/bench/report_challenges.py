@@ -76,17 +76,21 @@ def challenge_rows(records: list[dict]) -> list[dict]:
 
 
 def efficiency_rows(records: list[dict]) -> list[dict]:
-    """Test accuracy per training-set share for every model that has fraction runs."""
+    """The ranking metric per training-set share for every model that has fraction runs: the
+    mean over seeds, each seed's value and a 95% t-interval when there are several."""
+    from ..analysis.challenge_plots import t_interval
+
     by_model: dict[str, dict] = {}
+    runs: dict[str, dict[float, list[dict]]] = {}
     for r in records:
         if r["status"] != "done" or r.get("train_fraction") is None:
             continue
-        row = by_model.setdefault(
+        by_model.setdefault(
             r["model"],
             {"model": r["model"], "family": r["family"], "task": r["task"], "points": {}},
         )
-        row["points"][float(r["train_fraction"])] = _point(r)
-    for r in records:  # the model's full-data run is its 100% point
+        runs.setdefault(r["model"], {}).setdefault(float(r["train_fraction"]), []).append(r)
+    for r in records:  # the model's full-data run is a 100% point (seed 0)
         full = r.get("train_fraction") is None
         if (
             full
@@ -95,9 +99,20 @@ def efficiency_rows(records: list[dict]) -> list[dict]:
             and r["status"] == "done"
             and r["setting"] == r["dataset"]
         ):
-            by_model[r["model"]]["points"].setdefault(1.0, _point(r))
-    for row in by_model.values():
-        row["points"] = dict(sorted(row["points"].items()))
+            runs[r["model"]].setdefault(1.0, []).append(r)
+    for model, row in by_model.items():
+        for f, rs in sorted(runs[model].items()):
+            pts = [_point(r) for r in rs]
+            accs = [p["accuracy"] for p in pts if p["accuracy"] is not None]
+            mean, low, high = t_interval(accs)
+            row["points"][f] = {
+                **pts[0],
+                "accuracy": mean if accs else None,
+                "values": accs,
+                "low": low if len(accs) > 1 else None,
+                "high": high if len(accs) > 1 else None,
+                "budget_stop": any(p["budget_stop"] for p in pts),
+            }
 
     def smallest_share(row: dict) -> float:  # the most data-efficient model first
         return -(next(iter(row["points"].values()))["accuracy"] or 0.0)
@@ -115,18 +130,17 @@ def _point(r: dict) -> dict:
 
 
 def efficiency_figure(rows: list[dict], fig_dir: Path) -> bytes | None:
-    from ..analysis.report_plots import fraction_png
+    from ..analysis.challenge_plots import learning_curve_png
 
     series = {
-        r["model"]: [
-            (f, p["accuracy"]) for f, p in r["points"].items() if p["accuracy"] is not None
-        ]
-        for r in rows
+        r["model"]: {f: p["values"] for f, p in r["points"].items() if p["values"]} for r in rows
     }
     if not any(len(v) >= 2 for v in series.values()):
         return None
-    png = fraction_png(
-        series, "test accuracy", "data efficiency on digits: accuracy vs training share"
+    png = learning_curve_png(
+        series,
+        "test accuracy",
+        "data efficiency on digits: accuracy vs training share (mean, 95% t-interval over seeds)",
     )
     fig_dir.mkdir(parents=True, exist_ok=True)
     (fig_dir / "data-efficiency.png").write_bytes(png)
@@ -188,8 +202,9 @@ def challenges_markdown(ctx: dict) -> list[str]:
         shares = ctx["efficiency_shares"]
         L += [
             "",
-            "Data efficiency: test accuracy by share of the training split "
-            "(training images in brackets; * stopped by its time budget):",
+            "Data efficiency: test accuracy by share of the training split, the mean over "
+            "training seeds (training images in brackets, then the 95% t-interval's half width "
+            "where there are several seeds; * stopped by its time budget):",
             "",
             "| model | family | " + " | ".join(f"{f:.0%}" for f in shares) + " |",
             "|---" * (len(shares) + 2) + "|",
@@ -198,8 +213,14 @@ def challenges_markdown(ctx: dict) -> list[str]:
             cells = []
             for f in shares:
                 p = r["points"].get(f)
+                spread = (
+                    f" ± {fmt((p['high'] - p['low']) / 2, 3)}, {len(p['values'])} seeds"
+                    if p and p.get("high") is not None
+                    else ""
+                )
                 cells.append(
-                    f"{fmt(p['accuracy'])} ({p['train_images']}){'*' if p['budget_stop'] else ''}"
+                    f"{fmt(p['accuracy'])} ({p['train_images']}{spread})"
+                    f"{'*' if p['budget_stop'] else ''}"
                     if p
                     else "–"
                 )

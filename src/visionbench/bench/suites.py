@@ -112,8 +112,13 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
 # models also train on stratified shares of the digits training split. Each job keeps the model's
 # recipe (the same epochs, so fewer optimiser steps on less data) under its own small time budget,
 # outside the suite's shared budget, so the full-data jobs train exactly as long as without it.
+# --full: 5 shares x 3 training seeds (the 100%, seed-0 point is the model's own full run), for
+# learning curves with intervals; --quick: two shares, seed 0. The share of the training split
+# is drawn with the split seed, so seeds vary initialisation and batch order, not the subset.
 DATA_EFFICIENCY_MODELS = ("lenet5", "vit_nano", "hybrid_nano")
-DATA_EFFICIENCY_FRACTIONS = (0.1, 0.3)
+DATA_EFFICIENCY_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
+DATA_EFFICIENCY_QUICK = (0.1, 0.25)
+DATA_EFFICIENCY_SEEDS = (0, 1, 2)
 DATA_EFFICIENCY_SECONDS = 16.0  # vit_nano's 40 epochs on 30% take about 11 s on an idle core
 
 
@@ -125,14 +130,17 @@ def data_efficiency_jobs() -> list[Job]:
             "classification",
             {
                 "train_fraction": f,
+                "seed": seed,
                 "variant": f"frac{f:g}",
-                "in_quick": True,
+                "in_quick": f in DATA_EFFICIENCY_QUICK and seed == 0,
                 "shares_budget": False,
                 "quick": {"time_budget": DATA_EFFICIENCY_SECONDS},
             },
         )
         for model in DATA_EFFICIENCY_MODELS
         for f in DATA_EFFICIENCY_FRACTIONS
+        for seed in DATA_EFFICIENCY_SEEDS
+        if not (f == 1.0 and seed == 0)
     ]
 
 
