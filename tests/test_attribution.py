@@ -148,3 +148,35 @@ def test_deletion_and_insertion_rank_a_true_map_above_random():
     # a reversed map (least relevant first) loses to random on deletion
     worst = faithfulness(p0, x, -truth, fill=grey, steps=8, seed=0)
     assert worst["deletion_auc"] > worst["random_deletion_auc"]
+
+
+@pytest.mark.parametrize(
+    "name,methods",
+    [
+        ("lenet5", {"input gradient", "Grad-CAM"}),
+        ("vit_nano", {"input gradient", "attention rollout"}),
+        ("hybrid_nano", {"input gradient", "Grad-CAM", "attention rollout"}),
+    ],
+)
+def test_saliency_study_gives_each_family_its_methods(name, methods):
+    from visionbench.analysis.saliency_study import grid_indices, saliency_study
+    from visionbench.models.registry import create_model
+
+    torch.manual_seed(0)
+    net = create_model(name, "classification", num_classes=4, in_chans=1, img_size=8).eval()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    if name == "lenet5":  # LeNet-5 takes 32x32: the task's resize is the model input
+        size = 32
+
+        def model_input(z):
+            return F.interpolate(z, size=(size, size), mode="bilinear")
+    else:
+        model_input = None
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    scores, maps = saliency_study(net, model_input or (lambda z: z), x, y, steps=4)
+    assert set(maps) == methods and set(scores["methods"]) == methods
+    for m in maps.values():
+        assert m.shape == (6, 8, 8)
+    for s in [*scores["methods"].values(), scores["random"]]:
+        assert 0 <= s["deletion_auc"] <= 1 and 0 <= s["insertion_auc"] <= 1
+    assert grid_indices(y, 5).tolist() == [0, 1, 2, 3, 4]

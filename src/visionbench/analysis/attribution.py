@@ -32,8 +32,15 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # images -> target-class proba
 
 # Grad-CAM ---------------------------------------------------------------------------------------
 def last_conv(model: nn.Module) -> nn.Conv2d | None:
-    """The last Conv2d in module order: Grad-CAM's usual layer (the deepest spatial features)."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    """The last Conv2d in module order: Grad-CAM's usual layer (the deepest spatial features).
+
+    A ViT's patch embedding is a strided convolution of the raw pixels, not a feature map, so
+    convolutions inside timm's PatchEmbed do not count (a hybrid's convolutional stem does).
+    """
+    from timm.layers import PatchEmbed
+
+    inside = {id(c) for m in model.modules() if isinstance(m, PatchEmbed) for c in m.modules()}
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and id(m) not in inside]
     return convs[-1] if convs else None
 
 
