@@ -38,12 +38,14 @@ def corruption_study(
     severities: Sequence[int] = SEVERITIES,
     seed: int = 0,
     reference: dict | None = None,
+    relative: bool = False,
 ) -> dict:
     """{clean, table {corruption: {severity: metric}}, errors, mean error, CE/mCE vs reference}.
 
     `reference` is another study's result on the same data (the suite's AlexNet: the paper's
     normalisation); without one, only the mean error is given. Each (corruption, severity,
-    batch) has its own seed, so a rerun reproduces every pixel.
+    batch) has its own seed, so a rerun reproduces every pixel. `relative` scales the
+    corruptions' spatial parameters to the image size (corruptions.corrupt).
     """
     t0 = time.perf_counter()
     clean = probe.score(None)[probe.metric]
@@ -53,7 +55,9 @@ def corruption_study(
         for sev in severities:
 
             def tf(images, batch, i, name=name, sev=sev, ci=ci):
-                return corrupt(images, name, sev, seed=seed + 1000 * ci + 100 * sev + i)
+                return corrupt(
+                    images, name, sev, seed=seed + 1000 * ci + 100 * sev + i, relative=relative
+                )
 
             table[name][sev] = probe.score(tf)[probe.metric]
     out = {
@@ -62,6 +66,7 @@ def corruption_study(
         "clean": clean,
         "table": table,
         "severities": list(severities),
+        "relative": relative,
         "reference_paper": REFERENCE,
         "seconds": round(time.perf_counter() - t0, 3),
     }
