@@ -176,3 +176,21 @@ def group_bars_png(groups: Mapping[str, Mapping[str, float]], title: str) -> byt
     if names:
         ax.legend(fontsize=7)
     return _png(fig)
+
+
+def epsilon_models_png(
+    series: Mapping[str, Sequence[tuple[float, float]]], metric: str, title: str
+) -> bytes:
+    """One line per model: the metric against epsilon (eps 0 is the clean score)."""
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    for name, pts in sorted(series.items()):
+        pts = sorted((x, y) for x, y in pts if y is not None and math.isfinite(y))
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=name)
+    ax.set_xlabel("epsilon (L-inf, pixel values in [0,1])")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return _png(fig)

@@ -18,6 +18,7 @@ from .report_challenges import (
     CHALLENGE_HOW,
     CHALLENGE_NOTE,
     challenge_rows,
+    challenge_sections,
     challenges_markdown,
     efficiency_figure,
     efficiency_rows,
@@ -360,6 +361,7 @@ def write_report(suite_dir: Path) -> Path:
     ctx = context(suite_dir, records)
     figs = figures(ctx["boards"], suite_dir / "figures")
     ctx["efficiency_png"] = efficiency_figure(ctx["efficiency"], suite_dir / "figures")
+    ctx["challenge_sections"] = challenge_sections(ctx["challenges"], suite_dir / "figures")
     (suite_dir / "report.md").write_text(markdown(ctx, figs))
     html = render_html(ctx, figs)
     path = suite_dir / "report.html"
