@@ -1,5 +1,6 @@
-"""The review's challenges, measured: corruptions, per-class disparity, saliency and its deletion
-check, training-set fractions, the `challenges` command and the report section. Offline, seeded."""
+"""The challenges battery on a trained run (corruptions, attacks, saliency, groups, energy
+through the task's own evaluator), the `challenges` command, training-set fractions and the
+report section. Offline, seeded."""
 
 from __future__ import annotations
 
@@ -10,118 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
-from visionbench.analysis.challenges import (
-    class_disparity,
-    corrupt,
-    deletion_check,
-    input_saliency,
-)
+from visionbench.analysis.challenges import FULL, QUICK, challenges_run
+from visionbench.analysis.corruptions import CORRUPTIONS
 from visionbench.cli import main as cli
 from visionbench.errors import VisionbenchError
-
-
-def images(n: int = 16, size: int = 8, seed: int = 0) -> torch.Tensor:
-    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed))
-
-
-# corruptions -----------------------------------------------------------------------------------
-def test_gaussian_noise_has_the_intended_std_and_is_seeded():
-    x = torch.full((64, 1, 16, 16), 0.5)  # mid-grey: clamping at 0 and 1 is rare at std 0.1
-    a, b = corrupt(x, "gaussian_noise", 0.1, seed=3), corrupt(x, "gaussian_noise", 0.1, seed=3)
-    assert torch.equal(a, b)
-    assert not torch.equal(a, corrupt(x, "gaussian_noise", 0.1, seed=4))
-    assert (a - x).std().item() == pytest.approx(0.1, rel=0.03)
-    assert a.min() >= 0 and a.max() <= 1
-
-
-def test_contrast_scales_deviations_from_each_images_mean():
-    x = images()
-    y = corrupt(x, "contrast", 0.25)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    torch.testing.assert_close(y.mean(dim=(1, 2, 3), keepdim=True), mean)
-    torch.testing.assert_close(y - mean, 0.25 * (x - mean))
-
-
-def test_blur_keeps_flat_images_and_smooths_edges():
-    flat = torch.full((2, 1, 8, 8), 0.3)
-    torch.testing.assert_close(corrupt(flat, "gaussian_blur", 1.0), flat)
-    checker = ((torch.arange(8)[:, None] + torch.arange(8)[None]) % 2).float().expand(1, 1, 8, 8)
-    soft = corrupt(checker, "gaussian_blur", 1.0)
-    assert soft.std() < 0.2 * checker.std()  # a 1-px checkerboard nearly vanishes at sigma 1
-    assert corrupt(checker, "gaussian_blur", 0.5).std() > soft.std()  # milder severity, less blur
-
-
-@pytest.mark.parametrize("pixels", [1, 2])
-def test_shift_moves_each_image_by_exactly_n_pixels(pixels):
-    x = images(32)
-    y = corrupt(x, "shift", pixels, seed=1)
-    assert torch.equal(y, corrupt(x, "shift", pixels, seed=1))
-    pad = torch.nn.functional.pad(x, (pixels,) * 4)
-    moves = set()
-    for i in range(len(x)):
-        match = [
-            (dy, dx)
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
-            if (dy, dx) != (0, 0)
-            and torch.equal(
-                y[i],
-                pad[i, :, pixels - dy * pixels :, pixels - dx * pixels :][:, :8, :8],
-            )
-        ]
-        assert len(match) == 1
-        moves.add(match[0])
-    assert len(moves) > 3  # directions are drawn per image, not one for the batch
-
-
-# bias ------------------------------------------------------------------------------------------
-def test_class_disparity_matches_a_hand_computed_confusion_matrix():
-    # class a: 4/4 right, b: 2/4 (two called c), c: 3/4 (one called a)
-    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
-    p = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 0])
-    d = class_disparity(y, p, ["a", "b", "c"])
-    assert d["per_class_recall"] == {"a": 1.0, "b": 0.5, "c": 0.75}
-    assert (d["worst_class"], d["worst_class_accuracy"]) == ("b", 0.5)
-    assert (d["best_class"], d["best_class_accuracy"]) == ("a", 1.0)
-    assert d["gap"] == 0.5
-    assert d["std"] == pytest.approx(np.std([1.0, 0.5, 0.75]))
-    assert d["support"] == {"a": 4, "b": 4, "c": 4}
-
-
-# saliency and deletion -------------------------------------------------------------------------
-class OnePixel(nn.Module):
-    """Two classes decided by pixel (3, 5) alone: class 1 when it is brighter than 0.5."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = 10 * (x[:, 0, 3, 5] - 0.5)
-        return torch.stack([-v, v], dim=1)
-
-
-def test_saliency_finds_the_only_pixel_a_model_looks_at_and_deleting_it_hurts_most():
-    x = images(200, seed=2)
-    y = (x[:, 0, 3, 5] > 0.5).long()
-    fill = x.mean(dim=(0, 2, 3), keepdim=True)
-    model = OnePixel()
-    s = input_saliency(model, x, y, fill)
-    assert s.shape == (200, 8, 8)
-    assert (s.flatten(1).argmax(1) == 3 * 8 + 5).all()
-    assert s[:, 3, 5].min() > 0 and s.flatten(1)[:, torch.arange(64) != 29].abs().max() == 0
-    d = deletion_check(model, x, y, s, fill)
-    assert d["faithful"] and d["drop_salient"] > 3 * d["drop_random"]
-    # and a saliency map that points elsewhere must fail the check
-    wrong = torch.zeros_like(s)
-    wrong[:, 0, 0] = 1.0
-    assert not deletion_check(model, x, y, wrong, fill)["faithful"]
 
 
 # a trained run ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    """A LeNet-5 trained for 3 epochs on digits (seconds on one thread), then analysed."""
+    """A LeNet-5 trained for 3 epochs on digits (seconds on one thread), then analysed (quick)."""
     import visionbench as vb
-    from visionbench.analysis.challenges import challenges_run
 
     out = tmp_path_factory.mktemp("challenges")
     trained = vb.train(
@@ -134,62 +35,99 @@ def analysed(tmp_path_factory):
         quiet=True,
     )
     t0 = time.perf_counter()
-    result = challenges_run(trained.run_dir)
+    result = challenges_run(trained.run_dir, form=QUICK)
     return Path(trained.run_dir), result, time.perf_counter() - t0, trained.metrics
 
 
-def test_a_trained_lenet_loses_accuracy_under_strong_noise(analysed):
+def test_the_battery_measures_every_challenge_through_the_task_evaluator(analysed):
     run, c, seconds, metrics = analysed
-    assert json.loads((run / "challenges.json").read_text()) == json.loads(json.dumps(c))
-    rob = c["robustness"]
-    assert c["images"] == c["test_images"] == 360  # under the cap: every test image
-    assert rob["clean_accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-9)
-    noise = {
-        r["severity"]: r["accuracy"] for r in rob["corruptions"] if r["name"] == "gaussian_noise"
-    }
-    assert noise[2] < noise[1] <= rob["clean_accuracy"] + 0.01
-    assert noise[2] < rob["clean_accuracy"] - 0.02
-    assert 0 < rob["relative_robustness"] < 1
-    assert rob["mean_corrupted_accuracy"] == pytest.approx(
-        np.mean([r["accuracy"] for r in rob["corruptions"]])
+    assert json.loads((run / "challenges.json").read_text()) == c
+    assert c["images"] == QUICK.max_images and c["test_images"] == 360
+    assert c["metric"] == "accuracy" and 0.5 < c["clean"]["accuracy"] <= 1
+    cor = c["corruptions"]
+    assert list(cor["table"]) == list(CORRUPTIONS)
+    assert all(list(row) == ["1", "3", "5"] for row in cor["table"].values())
+    assert cor["relative"] is True
+    # the strongest fog and brightness cost accuracy; errors are 1 - accuracy
+    assert cor["table"]["fog"]["5"] < c["clean"]["accuracy"] - 0.05
+    e = cor["errors"]
+    cells = [1 - v for row in cor["table"].values() for v in row.values()]
+    assert e["mean_error"] == pytest.approx(np.mean(cells))
+    adv = {(r["attack"], r["eps"]): r["score"] for r in c["adversarial"]["rows"]}
+    assert adv[("pgd", 0.0)] == c["clean"]["accuracy"]
+    assert adv[("pgd", 8 / 255)] <= adv[("fgsm", 8 / 255)] + 1e-9
+    assert adv[("pgd", 8 / 255)] < c["clean"]["accuracy"]
+    sal = c["saliency"]
+    assert set(sal["methods"]) == {"input gradient", "Grad-CAM"}  # LeNet-5: a CNN
+    assert sal["methods"]["input gradient"]["beats_random"]
+    assert (run / "samples" / "challenges-saliency.png").stat().st_size > 2000
+    assert "groups" not in c  # digits carry no groups
+    assert c["energy"]["inference"]["kind"] in ("measured", "estimated")
+    assert c["energy"]["training"]["kind"] in ("measured", "estimated")
+
+
+def test_groups_are_measured_on_colored_digits(tmp_path):
+    import visionbench as vb
+
+    r = vb.train(
+        task="classification",
+        model="lenet5",
+        data="colored_digits",
+        epochs=2,
+        threads=1,
+        out=str(tmp_path),
+        quiet=True,
     )
-    bias = c["bias"]
-    assert bias["worst_class_accuracy"] <= rob["clean_accuracy"] <= bias["best_class_accuracy"]
-    assert bias["macro_recall"] == pytest.approx(metrics["recall_macro"], abs=1e-9)
-    assert c["interpretability"]["deletion"]["faithful"]
-    assert (run / "samples" / "saliency.png").stat().st_size > 2000
-    assert seconds < 20  # a few seconds on 2 cores; generous for a loaded machine
+    c = challenges_run(r.run_dir, form=QUICK)
+    g = c["groups"]
+    assert set(g["groups"]) == {"bias-aligned", "bias-conflicting"}
+    assert sum(v["images"] for v in g["groups"].values()) == c["images"]
+    assert 0 <= g["worst_group_accuracy"] <= g["accuracy"]
+    assert g["demographic_parity_difference"] >= 0
 
 
-def test_image_cap_takes_a_stratified_subset(analysed):
-    from visionbench.analysis.challenges import challenges_run
+def test_a_reference_run_gives_mce_one_to_itself(analysed):
+    run, c, _, _ = analysed
+    again = challenges_run(run, form=QUICK, reference=run)
+    assert again["corruptions"]["table"] == c["corruptions"]["table"]  # seeded
+    assert again["corruptions"]["errors"]["mce"] == pytest.approx(1.0)
+
+
+def test_published_cifar10_c_layout_is_scored(analysed, tmp_path):
+    """A CIFAR-10-C-shaped folder (digits stand in for CIFAR: 8x8 gray saved as RGB) goes
+    through the same evaluator, one table cell per corruption and severity."""
+    from visionbench.data.registry import load_dataset
 
     run = analysed[0]
-    c = challenges_run(run, max_images=100)
-    assert c["images"] == 100 and c["test_images"] == 360 and c["image_cap"] == 100
-    assert set(c["bias"]["support"].values()) <= {9, 10, 11}
+    test = load_dataset("digits", "classification").test
+    x = (test.images[:20].repeat(1, 3, 1, 1).permute(0, 2, 3, 1) * 255).round()
+    block = np.concatenate([x.numpy().astype(np.uint8)] * 5)
+    np.save(tmp_path / "fog.npy", block)
+    np.save(tmp_path / "labels.npy", np.tile(test.labels[:20].numpy().astype(np.uint8), 5))
+    c = challenges_run(run, form=QUICK, data=f"cifar10-c:{tmp_path}")
+    t = c["corruptions"]["table"]["fog"]
+    assert list(t) == ["1", "2", "3", "4", "5"] and len(set(t.values())) == 1  # same images
+    assert c["corruptions"]["source"] == f"cifar10-c:{tmp_path}"
 
 
 def test_challenges_command_prints_a_table_and_fails_in_one_line(analysed, tmp_path, capsys):
     run = analysed[0]
-    assert cli(["challenges", str(run)]) == 0
+    assert cli(["challenges", str(run), "--quick"]) == 0
     out = capsys.readouterr().out
-    assert "relative robustness" in out and "faithful" in out
+    assert "mean corruption error" in out and "PGD linf" in out and "Grad-CAM" in out
     assert cli(["challenges", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"visionbench: error: no such run directory: {tmp_path / 'missing'}"
-    assert cli(["challenges", str(tmp_path)]) == 2
-    assert "not a run directory" in capsys.readouterr().err
-    other = tmp_path / "dae_run"
-    other.mkdir()
-    (other / "config.yaml").write_text("task: restoration\nmodel: dae\ndata: photos\n")
-    assert cli(["challenges", str(other)]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    assert "classification runs" in err and "restoration run" in err
+    assert cli(["challenges", str(run), "--quick", "--data", "cifar10-c"]) == 2
+    assert "KIND:PATH" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         cli(["challenges", "--help"])
     assert e.value.code == 0 and "ImageNet-C" in capsys.readouterr().out
+
+
+def test_full_form_is_the_paper_grid():
+    assert FULL.severities == (1, 2, 3, 4, 5) and set(FULL.eps) == {"linf", "l2"}
+    assert QUICK.severities == (1, 3, 5) and QUICK.max_images < FULL.max_images
 
 
 # data efficiency -------------------------------------------------------------------------------
@@ -255,8 +193,9 @@ def test_review_suite_declares_data_efficiency_jobs_outside_the_shared_budget():
 
 
 # the report --------------------------------------------------------------------------------------
-def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed):
+def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed, tmp_path):
     from visionbench.bench.report import challenge_rows, efficiency_rows, leaderboards
+    from visionbench.bench.report_challenges import challenge_sections, section_markdown
 
     run, c, _, metrics = analysed
 
@@ -283,8 +222,22 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed)
 
     recs = [record(None, 0.98, c), record(0.1, 0.7), record(0.3, 0.9)]
     rows = challenge_rows(recs)
-    assert len(rows) == 1 and rows[0]["relative"] == c["robustness"]["relative_robustness"]
-    assert rows[0]["picture"] == run / "samples" / "saliency.png"
+    assert len(rows) == 1 and rows[0]["clean"] == c["clean"]["accuracy"]
+    assert rows[0]["mean_error"] == c["corruptions"]["errors"]["mean_error"]
+    assert rows[0]["picture"] == run / "samples" / "challenges-saliency.png"
+    assert rows[0]["mce"] is None  # no AlexNet run in this suite
+    ref = {**record(None, 0.9, c), "model": "alexnet_tiny", "run": "classification/alexnet"}
+    with_ref = challenge_rows([*recs, ref])
+    mine = next(r for r in with_ref if r["model"] == "lenet5")
+    assert mine["mce"] == pytest.approx(1.0) and mine["reference"] == "alexnet_tiny"
+    sections = challenge_sections(rows, tmp_path / "figures")
+    assert [s["task"] for s in sections] == ["classification"]
+    paths = {f["path"] for f in sections[0]["figures"]}
+    assert "figures/challenges/classification-lenet5-corruptions.png" in paths
+    assert "figures/challenges/classification-epsilon.png" in paths
+    assert all((tmp_path / p).is_file() for p in paths)
+    md = "\n".join(section_markdown(sections[0]))
+    assert "| lenet5 |" in md and "Grad-CAM" in md
     eff = efficiency_rows(recs)
     assert [(f, p["accuracy"], p["train_images"]) for f, p in eff[0]["points"].items()] == [
         (0.1, 0.7, 125),

@@ -1,363 +1,375 @@
-"""The review's open challenges, measured on a finished classification run: robustness, bias,
-interpretability. Data efficiency is measured by training runs (`--train-fraction`), not here.
+"""`visionbench challenges RUN`: the review's Sec. VI challenges measured on one finished run,
+for every task, through the task's own evaluator.
 
-- Robustness: test accuracy under a few common corruptions at fixed severities, the idea of
-  ImageNet-C (Hendrycks & Dietterich, ICLR 2019) on a small subset of its corruption types.
-- Bias: per-class recall from one confusion matrix. The embedded sets carry no demographic
-  attributes, so "bias" here is the disparity between classes, not between groups of people.
-- Interpretability: input-gradient x (input - fill) saliency, which works for every model family
-  (no conv feature map needed), checked by deletion: removing the most salient pixels must lower
-  the true-class probability more than removing as many random pixels.
+- Corruption robustness: the 15 ImageNet-C corruptions x 5 severities (quick: 1, 3, 5) on the
+  test images the model is evaluated on; the task's ranking metric per cell, error = 1 - metric
+  where the metric lies in [0,1] (accuracy, mIoU, mAP, AUROC), mean error, and mCE / relative mCE
+  against a reference run's table (the suite's AlexNet). `--data cifar10-c:PATH` scores the run
+  on a published corrupted set instead of generating one.
+- Adversarial robustness: FGSM and PGD (L-inf; L2 in the full form) on an epsilon grid, through
+  the task's own training loss.
+- For tasks whose model returns class scores [N, K] (classification): saliency (input gradient,
+  Grad-CAM, attention rollout as the family admits) with deletion / insertion AUC against a
+  random map, and per-group metrics where the test set carries groups (CelebA, colored_digits).
+- Energy of the clean test pass: NVML / RAPL when readable, else a FLOPs estimate, labelled.
 
-Everything happens in pixel space ([0,1] values) at the dataset's native resolution, before the
-model's own resize and normalisation, so a 1-pixel shift means the same for every model. All
-randomness comes from one seed; the number of test images is capped to keep a run to seconds.
+Corruptions use the published table nearest to the model's input size, spatial parameters scaled
+by side / 32 (CIFAR-10-C) or side / 224 (ImageNet-C), so a digit upsampled to 32 px for LeNet-5
+and the same digit at 8 px for vit_nano get the same relative blur.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import VisionbenchError
+from . import robustness
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 
-Model = Callable[[torch.Tensor], torch.Tensor]  # native-resolution images [N,C,H,W] -> logits
-
-MAX_IMAGES = 500  # test images analysed per run (a stratified, seeded subset above this)
+MAX_IMAGES = 500
 SEED = 0
-# name -> severities (mild, strong); units in CORRUPTION_UNITS. A small subset of ImageNet-C.
-CORRUPTIONS: dict[str, tuple[float, ...]] = {
-    "gaussian_noise": (0.1, 0.3),
-    "gaussian_blur": (0.5, 1.0),
-    "contrast": (0.5, 0.25),
-    "shift": (1, 2),
-}
-CORRUPTION_UNITS = {
-    "gaussian_noise": "noise std in [0,1] pixel units",
-    "gaussian_blur": "kernel sigma in native pixels",
-    "contrast": "factor c in mean + c (x - mean)",
-    "shift": "pixels, one of 8 directions per image, zero fill",
-}
-DELETION_FRACTIONS = (0.05, 0.1, 0.2)  # shares of pixels removed by the deletion check
-HEADLINE_FRACTION = 0.1  # the share whose result is the pass/fail number
-PICTURE_IMAGES = 8  # first test image of each of the first 8 classes in the saliency grid
-REFERENCE = (
-    "Hendrycks & Dietterich, Benchmarking Neural Network Robustness to Common Corruptions and "
-    "Perturbations, ICLR 2019 (ImageNet-C); here 4 of its 15 corruption types at 2 severities"
+
+
+@dataclass(frozen=True)
+class Form:
+    """How much of each challenge to run."""
+
+    name: str
+    severities: tuple[int, ...]
+    eps: dict
+    pgd_steps: int
+    saliency_images: int
+    saliency_steps: int
+    max_images: int
+
+
+FULL = Form(
+    "full",
+    SEVERITIES,
+    {"linf": (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255), "l2": (0.0, 0.25, 0.5, 1.0)},
+    pgd_steps=10,
+    saliency_images=200,
+    saliency_steps=16,
+    max_images=MAX_IMAGES,
+)
+QUICK = Form(
+    "quick",
+    (1, 3, 5),
+    {"linf": (0.0, 2 / 255, 8 / 255)},
+    pgd_steps=3,
+    saliency_images=32,
+    saliency_steps=8,
+    max_images=100,
 )
 
 
-# corruptions -----------------------------------------------------------------------------------
-def corrupt(images: torch.Tensor, name: str, severity: float, seed: int = SEED) -> torch.Tensor:
-    """One corruption of images [N,C,H,W] in [0,1]; the same seed gives the same pixels."""
-    g = torch.Generator().manual_seed(seed)
-    if name == "gaussian_noise":
-        noise = torch.randn(images.shape, generator=g).to(images.device)
-        return (images + severity * noise).clamp(0, 1)
-    if name == "gaussian_blur":
-        return gaussian_blur(images, severity)
-    if name == "contrast":
-        mean = images.mean(dim=(1, 2, 3), keepdim=True)
-        return mean + severity * (images - mean)
-    if name == "shift":
-        return shift(images, int(severity), g)
-    raise VisionbenchError(f"unknown corruption '{name}'; known: {', '.join(CORRUPTIONS)}")
+class TaskProbe:
+    """robustness.Probe for a loaded run: the task's evaluator over fixed test batches."""
+
+    def __init__(self, task, model, batches: list, metric: str, higher_is_better: bool):
+        self.task, self.model, self.batches = task, model, batches
+        self.metric, self.higher_is_better = metric, higher_is_better
+        self.bounded = True  # set from the clean score by `calibrate`
+        self.evaluations = 0
+        self._clean: dict[str, float] | None = None
+
+    def score(self, transform=None) -> dict[str, float]:
+        from ..engine.evaluation import evaluate
+
+        if transform is None and self._clean is not None:
+            return self._clean  # the clean pass is deterministic: measured once
+        self.evaluations += 1
+        if transform is None:
+            self._clean = evaluate(self.model, self.batches, self.task.evaluator("test"))
+            return self._clean
+        else:
+            fed = [
+                self.task.with_images(b, transform(self.task.images_of(b), b, i))
+                for i, b in enumerate(self.batches)
+            ]
+        return evaluate(self.model, fed, self.task.evaluator("test"))
+
+    def loss(self, batch: Any):
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            return self.task.loss(self.model, self.task.with_images(batch, x))
+
+        return fn
+
+    def calibrate(self) -> dict[str, float]:
+        clean = self.score(None)
+        v = clean.get(self.metric)
+        if v is None:
+            raise VisionbenchError(f"the evaluator gives no '{self.metric}'")
+        self.bounded = self.higher_is_better and 0.0 <= v <= 1.0
+        return clean
 
 
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur, radius ceil(3 sigma), reflected borders, each channel alone."""
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, images.shape[-1] - 1, images.shape[-2] - 1)
-    t = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = images.shape[1]
-    x = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
-def shift(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by `pixels` in one of 8 seeded directions, filling with zeros."""
-    directions = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
-    pick = torch.randint(len(directions), (images.shape[0],), generator=generator)
-    p = pixels
-    padded = F.pad(images, (p, p, p, p))
-    h, w = images.shape[-2:]
-    out = torch.empty_like(images)
-    for i, (dy, dx) in enumerate(directions):
-        sel = (pick == i).nonzero().flatten().to(images.device)
-        top, left = p - dy * p, p - dx * p  # content moves by (dy, dx) * p
-        out[sel] = padded[sel, :, top : top + h, left : left + w]
-    return out
-
-
-# measurements ----------------------------------------------------------------------------------
-@torch.no_grad()
-def logits_of(model: Model, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([model(images[i : i + batch]).float() for i in range(0, len(images), batch)])
-
-
-def accuracy(model: Model, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((logits_of(model, images).argmax(1) == labels).double().mean())
-
-
-def robustness(model: Model, images: torch.Tensor, labels: torch.Tensor, seed: int = SEED) -> dict:
-    """Clean and corrupted accuracy; relative robustness = mean corrupted / clean accuracy."""
-    clean = accuracy(model, images, labels)
-    rows = []
-    for name, severities in CORRUPTIONS.items():
-        for level, s in enumerate(severities, 1):
-            acc = accuracy(model, corrupt(images, name, s, seed=seed + level), labels)
-            rows.append({"name": name, "severity": level, "value": s, "accuracy": acc})
-    mean = float(np.mean([r["accuracy"] for r in rows]))
-    return {
-        "clean_accuracy": clean,
-        "corruptions": rows,
-        "units": CORRUPTION_UNITS,
-        "mean_corrupted_accuracy": mean,
-        "relative_robustness": mean / clean if clean > 0 else None,
-        "reference": REFERENCE,
-    }
-
-
-def class_disparity(labels: torch.Tensor, preds: torch.Tensor, class_names: list[str]) -> dict:
-    """Per-class recall and its spread: worst and best class, gap and standard deviation.
-
-    Classes absent from the analysed images have no recall and are left out of the spread.
-    """
-    from ..metrics.classification import confusion_matrix, scores_from_confusion
-
-    k = len(class_names)
-    scores = scores_from_confusion(confusion_matrix(labels, preds, k))
-    recall, support = scores["per_class_recall"], scores["support"]
-    present = [i for i in range(k) if support[i] > 0]
-    values = np.array([recall[i] for i in present])
-    worst = present[int(values.argmin())]
-    best = present[int(values.argmax())]
-    return {
-        "per_class_recall": {class_names[i]: recall[i] for i in present},
-        "support": {class_names[i]: support[i] for i in present},
-        "worst_class": class_names[worst],
-        "worst_class_accuracy": recall[worst],
-        "best_class": class_names[best],
-        "best_class_accuracy": recall[best],
-        "gap": recall[best] - recall[worst],
-        "std": float(values.std()),  # population std over classes
-        "macro_recall": scores["recall_macro"],
-    }
-
-
-def input_saliency(
-    model: Model, images: torch.Tensor, labels: torch.Tensor, fill: torch.Tensor
-) -> torch.Tensor:
-    """[N,H,W] first-order estimate of how much each pixel supports the true class.
-
-    d logit_y / d x times (x - fill), summed over channels: the Taylor estimate of the logit's
-    drop when that pixel is replaced by `fill`, which is exactly what the deletion check does.
-    """
-    x = images.clone().requires_grad_(True)
-    with torch.enable_grad():
-        out = model(x).float()
-        score = out.gather(1, labels.view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(score, x)
-    return (grad * (images - fill)).sum(1).detach()
-
-
-def remove_pixels(
-    images: torch.Tensor, order: torch.Tensor, count: int, fill: torch.Tensor
-) -> torch.Tensor:
-    """Images with the first `count` pixels of each row of `order` (flat H*W indices) set to fill."""
-    n, c, h, w = images.shape
-    mask = torch.zeros(n, h * w, dtype=torch.bool, device=images.device)
-    mask.scatter_(1, order[:, :count], True)
-    mask = mask.view(n, 1, h, w)
-    return torch.where(mask, fill.expand_as(images), images)
-
-
-def deletion_check(
-    model: Model,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    saliency: torch.Tensor,
-    fill: torch.Tensor,
-    seed: int = SEED,
-) -> dict:
-    """True-class probability and accuracy after removing the most salient vs random pixels."""
-    n = images.shape[0]
-    hw = images.shape[-1] * images.shape[-2]
-    salient = saliency.view(n, -1).argsort(dim=1, descending=True)
-    g = torch.Generator().manual_seed(seed)
-    random = torch.rand(n, hw, generator=g).argsort(dim=1).to(images.device)
-
-    def measure(x: torch.Tensor) -> tuple[float, float]:
-        logits = logits_of(model, x)
-        p = logits.softmax(1).gather(1, labels.view(-1, 1))
-        return float(p.mean()), float((logits.argmax(1) == labels).double().mean())
-
-    base_p, base_acc = measure(images)
-    rows = []
-    for frac in DELETION_FRACTIONS:
-        k = max(1, round(frac * hw))
-        sp, sa = measure(remove_pixels(images, salient, k, fill))
-        rp, ra = measure(remove_pixels(images, random, k, fill))
-        rows.append(
-            {
-                "fraction": frac,
-                "pixels": k,
-                "salient_true_prob": sp,
-                "random_true_prob": rp,
-                "salient_accuracy": sa,
-                "random_accuracy": ra,
-            }
-        )
-    head = min(rows, key=lambda r: abs(r["fraction"] - HEADLINE_FRACTION))
-    drop_salient, drop_random = (
-        base_p - head["salient_true_prob"],
-        base_p - head["random_true_prob"],
-    )
-    return {
-        "clean_true_prob": base_p,
-        "clean_accuracy": base_acc,
-        "steps": rows,
-        "headline_fraction": head["fraction"],
-        "drop_salient": drop_salient,
-        "drop_random": drop_random,
-        "faithful": bool(drop_salient > drop_random),
-    }
-
-
-def saliency_png(
-    images: torch.Tensor,
-    saliency: torch.Tensor,
-    labels: torch.Tensor,
-    class_names: list[str],
-    path: Path,
-    title: str = "",
-) -> Path:
-    """Top row the images, bottom row the saliency over them (red: supports the true class)."""
-    from ..viz.plots import _save, _show, plt
-
-    n = images.shape[0]
-    fig, axes = plt.subplots(2, n, figsize=(1.25 * n + 0.4, 2.9), squeeze=False)
-    for j in range(n):
-        _show(axes[0, j], images[j])
-        axes[0, j].set_title(class_names[int(labels[j])], fontsize=8)
-        gray = images[j].float().mean(0).cpu().numpy()
-        s = saliency[j].float().cpu().numpy()
-        lim = float(np.abs(s).max()) or 1.0
-        rgba = plt.get_cmap("bwr")((s / lim + 1) / 2)
-        rgba[..., 3] = np.clip(np.abs(s) / lim * 1.5, 0, 0.9)  # faint where the pixel is neutral
-        axes[1, j].imshow(gray, cmap="gray", vmin=0, vmax=1)
-        axes[1, j].imshow(rgba)
-        axes[1, j].set_xticks([])
-        axes[1, j].set_yticks([])
-    axes[0, 0].set_ylabel("image", fontsize=8)
-    axes[1, 0].set_ylabel("saliency", fontsize=8)
-    fig.suptitle(
-        title or "input gradient x (input - mean): red supports the true class", fontsize=8
-    )
-    return _save(fig, path)
-
-
-# one run -----------------------------------------------------------------------------------------
-def analyse(
-    model: Model,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    class_names: list[str],
-    picture: Path | None = None,
-    seed: int = SEED,
-    title: str = "",
-) -> dict:
-    """Robustness, per-class disparity and saliency faithfulness of `model` on these images."""
-    fill = images.mean(dim=(0, 2, 3), keepdim=True)  # "removed" = the mean of the analysed images
-    rob = robustness(model, images, labels, seed)
-    preds = logits_of(model, images).argmax(1)
-    sal = input_saliency(model, images, labels, fill)
-    interp = {
-        "method": "input gradient x (input - fill), summed over channels",
-        "fill": "per-channel mean of the analysed test images",
-        "deletion": deletion_check(model, images, labels, sal, fill, seed),
-    }
-    if picture is not None:
-        firsts = [int((labels == c).nonzero()[0]) for c in labels.unique().tolist()]
-        pick = torch.tensor(firsts[:PICTURE_IMAGES])
-        saliency_png(images[pick], sal[pick], labels[pick], class_names, picture, title)
-        interp["picture"] = f"{picture.parent.name}/{picture.name}"
-    return {
-        "robustness": rob,
-        "bias": class_disparity(labels.cpu(), preds.cpu(), class_names),
-        "interpretability": interp,
-    }
-
-
-def test_images(cfg, max_images: int = MAX_IMAGES, seed: int = SEED):
-    """The run's test split at native resolution, a stratified seeded subset above max_images."""
-    from ..data.registry import load_dataset
-    from ..data.splits import stratified_subset
+def _subset(test, max_images: int, seed: int):
+    """A seeded (stratified where labels are class ids) subset of an in-memory test set, with
+    its `groups` kept; other datasets are taken whole."""
     from ..data.tensors import TensorSet
 
-    bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
-    test = bundle.test
-    if not isinstance(test, TensorSet) or test.labels is None:
-        raise VisionbenchError(f"challenges need an in-memory labelled test set; {cfg.data} is not")
-    total = len(test)
-    if total > max_images:
-        test = test.subset(stratified_subset(test.labels.numpy(), max_images / total, seed))
-    return test.images, test.labels, total
+    if not isinstance(test, TensorSet) or len(test) <= max_images:
+        return test, len(test)
+    n = len(test)
+    labels = test.labels
+    if labels is not None and labels.dim() == 1:
+        from ..data.splits import stratified_subset
+
+        idx = stratified_subset(labels.numpy(), max_images / n, seed)
+    else:
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_images]
+        idx = idx.sort().values.numpy()
+    out = test.subset(idx)
+    if getattr(test, "groups", None) is not None:
+        out.groups = test.groups[torch.as_tensor(idx)]
+        out.group_names = getattr(test, "group_names", None)
+    return out, n
 
 
-def challenges_run(run_dir: str | Path, device: str = "cpu", max_images: int = MAX_IMAGES) -> dict:
-    """Measure a finished classification run; writes challenges.json and samples/saliency.png."""
-    from ..config import load_yaml
+def _class_scores(task, model, batches) -> bool:
+    """True when the model returns one score per class per image ([N, K] logits)."""
+    b = batches[0]
+    with torch.no_grad():
+        out = task.evaluator("test").infer(model, b)
+    n = task.images_of(b).shape[0]
+    return isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == n
+
+
+def _json_safe(x):
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def challenges_run(
+    run_dir: str | Path,
+    device: str = "cpu",
+    max_images: int | None = None,
+    form: Form = FULL,
+    data: str | None = None,
+    reference: str | Path | None = None,
+    seed: int = SEED,
+) -> dict:
+    """Measure a finished run; writes RUN/challenges.json and RUN/samples/challenges-*.png."""
+    from ..data.registry import load_dataset
     from ..environment import resolve_device
-    from ..runs import RunDir
-    from ..tasks.base import TASKS
+    from ..models.registry import MODELS
     from ..tasks.workflow import load_run
 
     path = Path(run_dir)
     if not path.is_dir():
         raise VisionbenchError(f"no such run directory: {path}")
-    kind = load_yaml(RunDir.open(path).config).get("task")  # before building any model
-    if not TASKS.get(kind).challenges:
-        ready = ", ".join(t.name for t in TASKS if t.challenges)
-        raise VisionbenchError(f"challenges are measured for {ready} runs; {path} is a {kind} run")
     t0 = time.perf_counter()
     run, cfg, task, net, info = load_run(path)
     dev = resolve_device(device)
-    net = net.to(dev)
-    size = "x".join(str(v) for v in task.input_hw(info))
-    images, labels, total = test_images(cfg, max_images)
-    images, labels = images.to(dev), labels.to(dev)
-    names = info.class_names or [str(i) for i in range(info.num_classes)]
-    result = analyse(
-        lambda x: net(task.model_input(x)),
-        images,
-        labels,
-        names,
-        run.samples / "saliency.png",
-        title=f"{cfg.model} on {info.name}: input gradient x (input - mean), "
-        "red supports the true class",
-    )
-    result |= {
+    net = net.to(dev).eval()
+    cap = max_images or form.max_images
+    raw = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    groups = getattr(raw.test, "groups", None)
+    group_names = getattr(raw.test, "group_names", None)
+    bundle = task.prepare(raw, MODELS.get(cfg.model))
+    test = bundle.test
+    if groups is not None and getattr(test, "groups", None) is None:
+        test.groups, test.group_names = groups, group_names  # prepare() rebuilt the set
+    test, total = _subset(test, cap, seed)
+    batches = list(task.eval_batches(test, dev))
+    if not batches:
+        raise VisionbenchError(f"{cfg.data}: the test split is empty")
+    probe = TaskProbe(task, net, batches, task.ranking_metric, task.higher_is_better)
+
+    from .energy import EnergyMeter, energy
+
+    meter = EnergyMeter(str(dev))
+    with meter:
+        clean = probe.calibrate()
+    n_images = sum(task.images_of(b).shape[0] for b in batches)
+    out: dict = {
         "model": cfg.model,
         "dataset": info.name,
-        "train_fraction": cfg.train_fraction,
-        "images": int(len(labels)),
+        "task": cfg.task,
+        "form": form.name,
+        "metric": probe.metric,
+        "higher_is_better": probe.higher_is_better,
+        "clean": clean,
+        "images": n_images,
         "test_images": total,
-        "image_cap": max_images,
-        "seed": SEED,
-        "space": "pixel values in [0,1] at the dataset's native resolution "
-        f"({images.shape[-1]}x{images.shape[-2]}), before the model's resize to {size} "
-        "and its normalisation",
-        "seconds": round(time.perf_counter() - t0, 3),
+        "image_cap": cap,
+        "seed": seed,
+        "input_size": list(task.images_of(batches[0]).shape[-2:]),
     }
-    run.write_json(run.path / "challenges.json", result)
-    return result
+    ref = _reference(reference)
+    if data:
+        out["corruptions"] = published_corruptions(
+            task, net, bundle, data, probe, cap, seed, MODELS.get(cfg.model), ref
+        )
+        out["corruptions"]["source"] = data
+    else:
+        out["corruptions"] = robustness.corruption_study(
+            probe, CORRUPTIONS, form.severities, seed=seed, reference=ref, relative=True
+        )
+        out["corruptions"]["space"] = (
+            "the images the model is evaluated on (after the task's resize), spatial "
+            "parameters scaled by side / published side"
+        )
+    out["adversarial"] = robustness.adversarial_study(
+        probe, dict(form.eps), steps=form.pgd_steps, seed=seed
+    )
+    flops = _flops(task, net, info)
+    out["energy"] = {
+        "inference": energy(meter, flops, n_images),
+        "training": _training_energy(run, flops, str(dev)),
+    }
+    if _class_scores(task, net, batches):
+        out |= _class_challenges(task, net, test, batches, info, run, form, seed)
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    out["evaluations"] = probe.evaluations
+    out = _json_safe(out)
+    run.write_json(run.path / "challenges.json", out)
+    return out
+
+
+def _reference(reference) -> dict | None:
+    if reference is None:
+        return None
+    import json
+
+    p = Path(reference)
+    p = p / "challenges.json" if p.is_dir() else p
+    if not p.is_file():
+        raise VisionbenchError(f"reference {reference}: no challenges.json (run challenges on it)")
+    c = json.loads(p.read_text())
+    if "corruptions" not in c:
+        raise VisionbenchError(f"{p}: no corruption table to normalise by")
+    return {**c["corruptions"], "name": f"{c.get('model')} ({p.parent.name})"}
+
+
+def published_corruptions(task, net, bundle, data: str, probe, cap, seed, spec, ref) -> dict:
+    """The run scored on a published corrupted set (CIFAR-10-C, ImageNet-C, ...)."""
+    from ..data.formats.corrupted import open_corrupted
+    from ..data.registry import DataBundle
+    from ..data.tensors import TensorSet
+    from ..engine.evaluation import evaluate
+
+    cs = open_corrupted(data)
+    clean = probe.score(None)[probe.metric]
+    table: dict[str, dict[int, float]] = {}
+    for name in cs.corruptions():
+        table[name] = {}
+        for sev in cs.severities(name):
+            images, labels = cs.load(name, sev, cap, seed)
+            if bundle.info.num_classes and int(labels.max()) >= bundle.info.num_classes:
+                raise VisionbenchError(
+                    f"{data}: label {int(labels.max())} but the run has "
+                    f"{bundle.info.num_classes} classes"
+                )
+            if images.shape[1] != bundle.info.in_chans:
+                images = images.mean(1, keepdim=True) if bundle.info.in_chans == 1 else images
+            part = TensorSet(images, labels)
+            b = task.prepare(DataBundle(bundle.info, part, part, part), spec)
+            dev = task.images_of(probe.batches[0]).device
+            m = evaluate(net, task.eval_batches(b.test, dev), task.evaluator("test"))
+            table[name][sev] = m[probe.metric]
+    out = {
+        "metric": probe.metric,
+        "higher_is_better": probe.higher_is_better,
+        "clean": clean,
+        "table": table,
+        "severities": sorted({s for r in table.values() for s in r}),
+    }
+    if probe.bounded:
+        from . import mce
+
+        errors = robustness.errors_of(table)
+        out["errors"] = (
+            robustness.with_reference(errors, 1 - clean, ref)
+            if ref
+            else mce.summary(errors, 1 - clean)
+        )
+    return out
+
+
+def _flops(task, net, info) -> float | None:
+    try:
+        from ..models.flops import count_flops
+
+        x = task.example_input(info, 1).to(next(net.parameters()).device)
+        return float(count_flops(net, x))
+    except Exception:  # a model the counter cannot trace: no estimate
+        return None
+
+
+def _training_energy(run, flops: float | None, device: str) -> dict | None:
+    """Training energy: the trainer's measurement when status.json has one, else the estimate
+    3 x forward FLOPs x training images x epochs, labelled estimated."""
+    from .energy import estimate
+
+    status = run.status() or {}
+    measured = status.get("energy")
+    if measured:
+        return {**measured, "kind": "measured"}
+    meta = run.read_json(run.path / "run.json") if (run.path / "run.json").exists() else {}
+    epochs = status.get("epochs")
+    train = ((meta.get("data") or {}).get("sizes") or {}).get("train")
+    if flops is None or not epochs or not train:
+        return None
+    e = estimate(flops, int(train) * int(epochs), device, training=True)
+    e["images_seen"] = int(train) * int(epochs)
+    e["train_seconds"] = status.get("train_seconds")
+    return e
+
+
+def _class_challenges(task, net, test, batches, info, run, form: Form, seed: int) -> dict:
+    """Saliency and group metrics for class-score models."""
+    from . import challenge_plots as cp
+    from .fairness import group_report
+    from .saliency_study import grid_indices, saliency_study
+
+    images = torch.cat([task.images_of(b) for b in batches])
+    with torch.no_grad():
+        logits = torch.cat([task.evaluator("test").infer(net, b).float() for b in batches])
+    labels = torch.cat([b[1] for b in batches]).to(logits.device)
+    preds = logits.argmax(1)
+    names = info.class_names or [str(i) for i in range(logits.shape[1])]
+    out: dict = {}
+    k = min(form.saliency_images, len(images))
+    pick = torch.arange(k)
+    scores, maps = saliency_study(
+        net, lambda x: x, images[pick], labels[pick], steps=form.saliency_steps, seed=seed
+    )
+    grid = grid_indices(labels[pick].cpu())
+    png = cp.saliency_grid_png(
+        images[pick][grid].cpu(),
+        {m: v[grid].cpu() for m, v in maps.items()},
+        [names[int(i)] for i in labels[pick][grid]],
+        f"{run.path.name}: saliency, deletion / insertion AUC (random: "
+        f"{scores['random']['deletion_auc']:.3f} / {scores['random']['insertion_auc']:.3f})",
+        {
+            m: f"{s['deletion_auc']:.3f} / {s['insertion_auc']:.3f}"
+            for m, s in scores["methods"].items()
+        },
+    )
+    run.samples.mkdir(parents=True, exist_ok=True)
+    (run.samples / "challenges-saliency.png").write_bytes(png)
+    scores["picture"] = "samples/challenges-saliency.png"
+    out["saliency"] = scores
+    groups = getattr(test, "groups", None)
+    if groups is not None:
+        g = groups[: len(labels)].cpu()
+        out["groups"] = group_report(
+            labels.cpu(), preds.cpu(), g, getattr(test, "group_names", None), names
+        )
+    return out
+
+
+__all__ = ["FULL", "QUICK", "Form", "challenges_run", "corrupt"]

@@ -234,7 +234,7 @@ def run_suite(
                 if profile and not run.profile.exists():  # killed between training and profile
                     extra = _profile(run, device)
                 if profile and _wants_challenges(run) and not run.challenges.exists():
-                    note, seconds = _challenges(run, device)
+                    note, seconds = _challenges(run, device, quick)
                     extra += note
                     plan.outside(seconds)
                 bar.console.print(f"{label}: done earlier, skipped{extra}")
@@ -259,7 +259,7 @@ def run_suite(
                 if profile and cfg.train_fraction is None:  # same architecture as its full run
                     msg += _profile(run, device)
                 if profile and _wants_challenges(run):
-                    note, outside = _challenges(run, device)
+                    note, outside = _challenges(run, device, quick)
                     msg += note
                 stop = result.status.get("stopped")
                 note = f" [yellow](stopped by {stop})[/yellow]" if stop == "time_budget" else ""
@@ -333,23 +333,23 @@ def _config_value(run: RunDir, key: str):
         return None
 
 
-def _challenges(run: RunDir, device: str) -> tuple[str, float]:
-    """Robustness, bias and saliency of a finished run; a failure is recorded, never fails the job.
-
-    Returns the progress-line note and the seconds it took.
-    """
-    from ..analysis.challenges import challenges_run
+def _challenges(run: RunDir, device: str, quick: bool = True) -> tuple[str, float]:
+    """The challenges of a finished run (quick or full form); a failure is recorded, never
+    fails the job. Returns the progress-line note and the seconds it took."""
+    from ..analysis.challenges import FULL, QUICK, challenges_run
 
     t0 = time.time()
     try:
-        c = challenges_run(run.path, device=device)
+        c = challenges_run(run.path, device=device, form=QUICK if quick else FULL)
     except Exception as e:
         run.write_json(run.challenges, {"error": f"{type(e).__name__}: {e}"})
         return f", [yellow]challenges failed: {type(e).__name__}: {e}[/yellow]", time.time() - t0
-    rel = c["robustness"]["relative_robustness"]
-    faithful = c["interpretability"]["deletion"]["faithful"]
-    note = ", robustness " + (f"{rel:.2f}" if rel is not None else "– (clean accuracy 0)")
-    note += f", saliency {'faithful' if faithful else 'NOT faithful'}"
+    err = (c["corruptions"].get("errors") or {}).get("mean_error")
+    note = ", corruption error " + (f"{err:.3f}" if err is not None else "–")
+    sal = c.get("saliency")
+    if sal:
+        ok = sum(m["beats_random"] for m in sal["methods"].values())
+        note += f", saliency beats random {ok}/{len(sal['methods'])}"
     return note, time.time() - t0
 
 
