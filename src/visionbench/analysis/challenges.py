@@ -111,22 +111,26 @@ class TaskProbe:
 
 
 def _subset(test, max_images: int, seed: int):
-    """A seeded (stratified where labels are class ids) subset of an in-memory test set, with
-    its `groups` kept; other datasets are taken whole."""
+    """A seeded (stratified where labels are class ids) subset of the test set, with its
+    `groups` kept; sets read from files are wrapped in a torch Subset."""
+    from torch.utils.data import Subset
+
     from ..data.tensors import TensorSet
 
-    if not isinstance(test, TensorSet) or len(test) <= max_images:
-        return test, len(test)
     n = len(test)
-    labels = test.labels
-    if labels is not None and labels.dim() == 1:
+    if n <= max_images:
+        return test, n
+    labels = getattr(test, "labels", None)
+    if labels is None:
+        labels = getattr(test, "targets", None)
+    if isinstance(labels, torch.Tensor) and labels.dim() == 1:
         from ..data.splits import stratified_subset
 
         idx = stratified_subset(labels.numpy(), max_images / n, seed)
     else:
         idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_images]
         idx = idx.sort().values.numpy()
-    out = test.subset(idx)
+    out = test.subset(idx) if isinstance(test, TensorSet) else Subset(test, list(map(int, idx)))
     if getattr(test, "groups", None) is not None:
         out.groups = test.groups[torch.as_tensor(idx)]
         out.group_names = getattr(test, "group_names", None)
@@ -136,10 +140,18 @@ def _subset(test, max_images: int, seed: int):
 def _class_scores(task, model, batches) -> bool:
     """True when the model returns one score per class per image ([N, K] logits)."""
     b = batches[0]
+    if not isinstance(b, (tuple, list)) or len(b) < 2 or not isinstance(b[1], torch.Tensor):
+        return False
     with torch.no_grad():
         out = task.evaluator("test").infer(model, b)
     n = task.images_of(b).shape[0]
-    return isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == n
+    return (
+        isinstance(out, torch.Tensor)
+        and out.dim() == 2
+        and out.shape[0] == n
+        and b[1].dim() == 1
+        and b[1].shape[0] == n
+    )
 
 
 def _json_safe(x):
