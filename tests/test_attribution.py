@@ -104,6 +104,9 @@ def test_grad_cam_highlights_where_the_feature_fires():
     for i, (r, c) in enumerate(spots):
         x[i, 0, r : r + 2, c : c + 2] = 1.0
     assert last_conv(net) is net.conv and last_conv(nn.Linear(2, 2)) is None
+    lenet_like = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 6))  # 8 -> 6 -> 1 px
+    assert last_conv(lenet_like) is lenet_like[1]
+    assert last_conv(lenet_like, torch.rand(1, 1, 8, 8)) is lenet_like[0]
     cam = grad_cam(net, x, torch.zeros(4, dtype=torch.long), net.conv)
     assert cam.shape == (4, 8, 8)
     for i, (r, c) in enumerate(spots):

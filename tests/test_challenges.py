@@ -233,7 +233,7 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
     sections = challenge_sections(rows, tmp_path / "figures")
     assert [s["task"] for s in sections] == ["classification"]
     paths = {f["path"] for f in sections[0]["figures"]}
-    assert "figures/challenges/classification-lenet5-corruptions.png" in paths
+    assert "figures/challenges/classification-lenet5__digits__s0-corruptions.png" in paths
     assert "figures/challenges/classification-epsilon.png" in paths
     assert all((tmp_path / p).is_file() for p in paths)
     md = "\n".join(section_markdown(sections[0]))

@@ -56,3 +56,18 @@ def test_full_suite_has_five_shares_by_three_seeds_and_quick_two_by_one():
     assert all(j.in_quick is False for j in jobs if j not in quick)
     kept, _ = quick_selection(jobs)
     assert {j.key for j in kept} == {j.key for j in quick}
+
+
+def test_the_statement_says_what_was_measured_not_a_ranking():
+    from visionbench.bench.report_challenges import efficiency_statement
+
+    recs = [record(0.1, 0, 0.9), record(None, 0, 0.98)]
+    vit = [
+        {**record(0.1, 0, 0.5), "model": "vit_nano", "family": "vit"},
+        {**record(None, 0, 0.95), "model": "vit_nano", "family": "vit"},
+    ]
+    text = efficiency_statement(efficiency_rows(recs + vit))
+    assert "with 10% of the training split, lenet5 0.9, vit_nano 0.5" in text
+    assert "with 100%, lenet5 0.98, vit_nano 0.95" in text
+    assert "large-scale pre-training" in text
+    assert efficiency_statement([]) == ""

@@ -31,16 +31,33 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # images -> target-class proba
 
 
 # Grad-CAM ---------------------------------------------------------------------------------------
-def last_conv(model: nn.Module) -> nn.Conv2d | None:
+def last_conv(model: nn.Module, example: torch.Tensor | None = None) -> nn.Conv2d | None:
     """The last Conv2d in module order: Grad-CAM's usual layer (the deepest spatial features).
 
     A ViT's patch embedding is a strided convolution of the raw pixels, not a feature map, so
     convolutions inside timm's PatchEmbed do not count (a hybrid's convolutional stem does).
+    Given an `example` input, convolutions whose output is a single pixel (LeNet-5's C5) are
+    skipped too: Grad-CAM on a 1x1 map is a constant.
     """
     from timm.layers import PatchEmbed
 
     inside = {id(c) for m in model.modules() if isinstance(m, PatchEmbed) for c in m.modules()}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and id(m) not in inside]
+    if example is not None and convs:
+        sizes: dict[int, int] = {}
+        hooks = [
+            c.register_forward_hook(
+                lambda mod, a, out: sizes.__setitem__(id(mod), out.shape[-1] * out.shape[-2])
+            )
+            for c in convs
+        ]
+        try:
+            with torch.no_grad():
+                model(example)
+        finally:
+            for h in hooks:
+                h.remove()
+        convs = [c for c in convs if sizes.get(id(c), 0) > 1]
     return convs[-1] if convs else None
 
 

@@ -101,10 +101,12 @@ def saliency_grid_png(
     for i, (method, m) in enumerate(maps.items(), 1):
         for j in range(n):
             s = m[j].detach().float().cpu().numpy()
-            span = float(s.max() - s.min()) or 1.0
+            span = float(s.max() - s.min())
+            flat = span <= 1e-4 * max(float(np.abs(s).max()), 1e-12) or span < 1e-8
             gray = images[j].float().mean(0).cpu().numpy()
             axes[i, j].imshow(gray, cmap="gray", vmin=0, vmax=1)
-            axes[i, j].imshow((s - s.min()) / span, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+            if not flat:  # a flat map (Grad-CAM all zero after its ReLU) draws no overlay
+                axes[i, j].imshow((s - s.min()) / span, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
         label = method + (f"\n{scores[method]}" if scores and method in scores else "")
         axes[i, 0].set_ylabel(label, fontsize=7)
     for ax in axes.flat:

@@ -32,7 +32,7 @@ def saliency_maps(
         return net(model_input(x))
 
     maps = {"input gradient": attr.input_gradient(logits, images, targets, fill)}
-    conv = attr.last_conv(net)
+    conv = attr.last_conv(net, model_input(images[:1]))
     if conv is not None:
         maps["Grad-CAM"] = attr.grad_cam(logits, images, targets, conv)
     try:

@@ -22,6 +22,7 @@ from .report_challenges import (
     challenges_markdown,
     efficiency_figure,
     efficiency_rows,
+    efficiency_statement,
 )
 from .text import fmt
 
@@ -362,6 +363,7 @@ def write_report(suite_dir: Path) -> Path:
     figs = figures(ctx["boards"], suite_dir / "figures")
     ctx["efficiency_png"] = efficiency_figure(ctx["efficiency"], suite_dir / "figures")
     ctx["challenge_sections"] = challenge_sections(ctx["challenges"], suite_dir / "figures")
+    ctx["efficiency_statement"] = efficiency_statement(ctx["efficiency"])
     (suite_dir / "report.md").write_text(markdown(ctx, figs))
     html = render_html(ctx, figs)
     path = suite_dir / "report.html"

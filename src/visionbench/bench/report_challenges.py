@@ -93,6 +93,7 @@ def _row(base: dict, r: dict, c: dict) -> dict:
     strongest = max(pgd, key=lambda x: x["eps"]) if pgd else None
     sal = c.get("saliency") or {}
     energy = (c.get("energy") or {}).get("inference") or {}
+    training_energy = (c.get("energy") or {}).get("training")
     return {
         **base,
         "dataset": r.get("dataset"),
@@ -114,6 +115,7 @@ def _row(base: dict, r: dict, c: dict) -> dict:
         "random": sal.get("random"),
         "groups": c.get("groups"),
         "energy": energy,
+        "training_energy": training_energy,
         "images": c.get("images"),
         "form": c.get("form"),
         "picture": Path(r["run_dir"]) / sal["picture"] if sal.get("picture") else None,
@@ -129,14 +131,20 @@ def challenge_sections(rows: list[dict], fig_dir: Path) -> list[dict]:
     ok = [r for r in rows if "error" not in r]
     for task in sorted({r["task"] for r in ok}):
         mine = [r for r in ok if r["task"] == task]
+        models = [r["model"] for r in mine]
+
+        def label(r: dict, models: list = models) -> str:  # a model on two datasets: name both
+            return r["model"] if models.count(r["model"]) == 1 else f"{r['model']} ({r['dataset']})"
+
         figs = []
         for r in mine:
             png = cp.corruption_heatmap_png(
-                r["table"], r["metric"], f"{r['model']}: {r['metric']} under corruption", r["clean"]
+                r["table"], r["metric"], f"{label(r)}: {r['metric']} under corruption", r["clean"]
             )
-            figs.append(_save(fig_dir, f"{task}-{r['model']}-corruptions.png", png, r["model"]))
+            name = r["run"].split("/")[-1]
+            figs.append(_save(fig_dir, f"{task}-{name}-corruptions.png", png, label(r)))
         series = {
-            r["model"]: [(x["eps"], x["score"]) for x in r["adversarial"] if x["attack"] == "pgd"]
+            label(r): [(x["eps"], x["score"]) for x in r["adversarial"] if x["attack"] == "pgd"]
             for r in mine
         }
         if any(len(v) > 1 for v in series.values()):
@@ -145,7 +153,7 @@ def challenge_sections(rows: list[dict], fig_dir: Path) -> list[dict]:
             )
             figs.append(_save(fig_dir, f"{task}-epsilon.png", png, "epsilon curves"))
         groups = {
-            r["model"]: {g: v["accuracy"] for g, v in r["groups"]["groups"].items()}
+            label(r): {g: v["accuracy"] for g, v in r["groups"]["groups"].items()}
             for r in mine
             if r.get("groups")
         }
@@ -283,9 +291,36 @@ def challenges_markdown(ctx: dict) -> list[str]:
                     else "–"
                 )
             L.append(f"| {r['model']} | {r['family']} | " + " | ".join(cells) + " |")
+        said = efficiency_statement(eff)
+        if said:
+            L += ["", said]
         if ctx.get("efficiency_png"):
             L.append("\n![data efficiency](figures/data-efficiency.png)")
     return L
+
+
+def efficiency_statement(rows: list[dict]) -> str:
+    """What was measured at the smallest and the largest share, in words, ordered by value: the
+    review says ViTs need more data than CNNs (a finding of large-scale pre-training); this
+    states what these runs show, not a ranking the review makes."""
+    shares = sorted({f for r in rows for f in r["points"]})
+    if len(shares) < 2:
+        return ""
+
+    def at(f: float) -> str:
+        vals = [
+            (r["points"][f]["accuracy"], r["model"])
+            for r in rows
+            if f in r["points"] and r["points"][f]["accuracy"] is not None
+        ]
+        return ", ".join(f"{m} {fmt(v)}" for v, m in sorted(vals, reverse=True))
+
+    lo, hi = shares[0], shares[-1]
+    return (
+        f"Measured here: with {lo:.0%} of the training split, {at(lo)}; with {hi:.0%}, {at(hi)} "
+        "(the review's 'ViTs are data hungry' refers to large-scale pre-training; these are "
+        "small models on a small set)."
+    )
 
 
 def _sal_cell(r: dict) -> str:
@@ -310,14 +345,21 @@ def _energy_cell(e: dict) -> str:
     return f"{fmt(e.get('joules_per_image'), 3)} ({e.get('kind')})"
 
 
+def _training_cell(e: dict | None) -> str:
+    if not e:
+        return "–"
+    return f"{fmt(e.get('joules'), 3)} J ({e.get('kind')})"
+
+
 def section_markdown(sec: dict) -> list[str]:
     m = sec["metric"]
     L = [
         f"### {sec['task']}",
         "",
-        f"| model | family | clean {m} | mean corrupted {m} | mean error | mCE / rel. mCE "
-        f"| PGD L-inf (eps) | saliency deletion/insertion AUC | worst group (gap) | J/image |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| model | data | family | clean {m} | mean corrupted {m} | mean error | mCE / rel. mCE "
+        f"| PGD L-inf (eps) | saliency deletion/insertion AUC | worst group (gap) | J/image "
+        "| training energy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sec["rows"]:
         mce = (
@@ -333,9 +375,10 @@ def section_markdown(sec: dict) -> list[str]:
             else "–"
         )
         L.append(
-            f"| {r['model']} | {r['family']} | {fmt(r['clean'])} | {fmt(r['corrupted'])} | "
+            f"| {r['model']} | {r['dataset']} | {r['family']} | {fmt(r['clean'])} | "
+            f"{fmt(r['corrupted'])} | "
             f"{fmt(r['mean_error'], 3)} | {mce} | {pgd} | {_sal_cell(r)} | {grp} | "
-            f"{_energy_cell(r['energy'])} |"
+            f"{_energy_cell(r['energy'])} | {_training_cell(r.get('training_energy'))} |"
         )
     L.append("")
     for f in sec["figures"]:
