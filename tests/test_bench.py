@@ -137,7 +137,7 @@ def test_review_suite_covers_every_registered_model_on_its_tasks():
             if task in TASKS:
                 assert (spec.name, task) in covered or any(spec.name in n for n in notes)
     assert all(j.data in DATASETS and j.task in TASKS for j in jobs)
-    assert len({(j.task, j.run_name(0)) for j in jobs}) == len(jobs)  # no two jobs share a folder
+    assert len({(j.task, j.run_name(j.seed)) for j in jobs}) == len(jobs)  # one folder per job
 
 
 def test_bench_jobs_entries_split_quick_and_full():

@@ -175,6 +175,11 @@ def run_suite(
         all_jobs, left_out = quick_selection(all_jobs)
         notes = left_out + notes
     jobs = [(job, s) for job in select(all_jobs, only) for s in range(job.seed, job.seed + seeds)]
+    # jobs that carry their own seed (learning curves) may meet --seeds N: one run per folder
+    unique: dict[tuple[str, str], tuple[Job, int]] = {}
+    for j, s in jobs:
+        unique.setdefault((j.task, j.run_name(s)), (j, s))
+    jobs = list(unique.values())
     if not jobs:
         raise VisionbenchError(f"no job of suite '{suite.name}' matches --only {only}")
     n_suite = len(jobs)
