@@ -9,6 +9,20 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Every cache (domain classifiers, measured costs) goes to a temporary folder, never into
+    the user's ~/.cache/visionbench; shared by the whole session and by spawned processes."""
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("VISIONBENCH_CACHE")
+    os.environ["VISIONBENCH_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("VISIONBENCH_CACHE", None)
+    else:
+        os.environ["VISIONBENCH_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def lenet_run(tmp_path_factory):
     """LeNet-5 on digits with its real recipe: the foundation's accuracy acceptance run."""

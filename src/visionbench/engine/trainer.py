@@ -48,6 +48,7 @@ class FitResult:
     compile_seconds: float = (
         0.0  # --compile: the first step (tracing, compiling), not in train_seconds
     )
+    resumed_from: int = 0  # the checkpointed epoch a --resume run continued from; 0: from scratch
 
 
 class Trainer:
@@ -185,7 +186,9 @@ class Trainer:
             save_weights(self.model, self.run.weights)
         distributed.barrier()
         epochs_done = history[-1]["epoch"] if history else 0
-        return FitResult(int(epochs_done), ctx.step, elapsed, stopped, history, compiled)
+        return FitResult(
+            int(epochs_done), ctx.step, elapsed, stopped, history, compiled, start_epoch
+        )
 
     def _out_of_time(self, seconds: float) -> bool:
         over = seconds > self.cfg.time_budget
