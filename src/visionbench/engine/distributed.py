@@ -8,6 +8,7 @@ single-process run needs no special case: world is 1 and every collective is a n
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 from typing import Any
@@ -76,7 +77,18 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(model, device_ids=ids)  # buffers (BN statistics) follow rank 0 every step
+    # A model whose forwards each use part of its parameters (a GAN: `mode="generate"` or
+    # `"discriminate"`) says so; DDP then marks the parameters a forward did not use as ready
+    # instead of waiting for their gradients forever.
+    unused = bool(getattr(model, "find_unused_parameters", False))
+    # buffers (BN statistics) follow rank 0 at every forward
+    return DDP(model, device_ids=ids, find_unused_parameters=unused)
+
+
+def no_sync(model: nn.Module):
+    """A forward whose backward comes later, through another forward's output (a GAN's fake
+    images): DDP must not wait for its gradients now. A no-op on an unwrapped model."""
+    return model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext()
 
 
 def mean_across_ranks(values: dict[str, Any], device: torch.device) -> dict[str, float]:

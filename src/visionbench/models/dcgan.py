@@ -33,6 +33,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 class DCGAN(nn.Module):
     adversarial = True
+    find_unused_parameters = True  # under DDP: each forward uses one of the two networks
 
     def __init__(self, in_chans=1, img_size=8, z_dim: int = 64, width: int = 32, ema: float = 0.99):
         super().__init__()
@@ -79,8 +80,18 @@ class DCGAN(nn.Module):
         """Real/fake logits [N] for images in [0,1] at the data's size."""
         return self.discriminator_net(_resize(images, self.work) * 2 - 1).flatten()
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generate(z)
+    def forward(
+        self, *x: torch.Tensor, mode: str = "generate"
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """`generate`: latent codes -> images; `discriminate`: images -> logits, one tensor per
+        input (each its own BatchNorm batch). Both phases of a GAN step call this, so a DDP or
+        compiled wrapper sees every use of both networks."""
+        if mode == "generate":
+            return self.generate(*x)
+        if mode == "discriminate":
+            out = tuple(self.discriminator(images) for images in x)
+            return out[0] if len(out) == 1 else out
+        raise ValueError(f"mode must be generate or discriminate, got '{mode}'")
 
     @torch.no_grad()
     def update_ema(self) -> None:

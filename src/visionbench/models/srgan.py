@@ -88,10 +88,11 @@ class PatchDiscriminator(nn.Module):
 
 
 class SRGAN(nn.Module):
-    """Generator + discriminator; forward is the generator, the task steps both."""
+    """Generator + discriminator; forward is the generator unless asked for the discriminator."""
 
     size_divisor = 1
     adversarial = True
+    find_unused_parameters = True  # under DDP: each forward uses one of the two networks
 
     def __init__(self, in_chans=3, scale=1, width=32, growth=16, blocks=2, adv_weight=5e-3):
         super().__init__()
@@ -99,8 +100,17 @@ class SRGAN(nn.Module):
         self.discriminator = PatchDiscriminator(in_chans)
         self.adv_weight = adv_weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.generator(x)
+    def forward(
+        self, *x: torch.Tensor, mode: str = "generate"
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """`generate`: degraded -> restored image; `discriminate`: images -> patch logits, one
+        map per input. Both phases of a GAN step call this, so DDP and compile see them."""
+        if mode == "generate":
+            return self.generator(*x)
+        if mode == "discriminate":
+            out = tuple(self.discriminator(images) for images in x)
+            return out[0] if len(out) == 1 else out
+        raise ValueError(f"mode must be generate or discriminate, got '{mode}'")
 
 
 _KW = ("scale", "width", "growth", "blocks", "adv_weight")

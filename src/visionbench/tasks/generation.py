@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.tensors import TensorSet
+from ..engine import distributed
 from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
@@ -189,16 +190,22 @@ class Generation(Task):
             return stats
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
         z = torch.randn(real.shape[0], m.z_dim, generator=ctx.generator).to(real.device)
+        # Every network call goes through the wrapper's forward, so DDP all-reduces both
+        # networks' gradients (and compile sees them). One forward per backward: the images are
+        # generated once under no_sync, and their gradient reaches the generator through the
+        # generator phase's forward, whose output graph DDP searches for the parameters it used.
         with ctx.autocast():
-            fake = m.generate(z)
-            loss_d = bce(m.discriminator(real), True) + bce(m.discriminator(fake.detach()), False)
+            with distributed.no_sync(model):
+                fake = model(z, mode="generate")
+            d_real, d_fake = model(real, fake.detach(), mode="discriminate")
+            loss_d = bce(d_real, True) + bce(d_fake, False)
         ctx.backward_step(loss_d, opt=1)
         with ctx.autocast():
-            loss_g = bce(m.discriminator(fake), True)
+            loss_g = bce(model(fake, mode="discriminate"), True)
         ctx.backward_step(loss_g, opt=0)
         if hasattr(m, "update_ema"):
             m.update_ema()
-        return {"loss": loss_g.item(), "d_loss": loss_d.item()}
+        return {"loss": loss_g.detach(), "d_loss": loss_d.detach()}
 
     # sampling and evaluation -------------------------------------------------------------------
     @torch.no_grad()

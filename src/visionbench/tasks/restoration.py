@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..engine import distributed
 from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
@@ -223,19 +224,27 @@ class Restoration(Task):
         if not getattr(m, "adversarial", False):
             return super().train_step(ctx, model, batch)
         degraded, clean = batch
+        # Every network call goes through the wrapper's forward, so DDP all-reduces both
+        # networks' gradients (and compile sees them). One forward per backward: the restored
+        # images are made once under no_sync; the generator's gradient reaches it through the
+        # generator phase's discriminator forward, whose output graph DDP searches for the
+        # parameters it used. That forward also runs during the warm start (weighted 0, exactly
+        # the pixel loss), so the generator's gradients are all-reduced there too.
         with ctx.autocast():
-            fake = m.generator(degraded)
-            loss_d = bce(m.discriminator(clean), True) + bce(m.discriminator(fake.detach()), False)
+            with distributed.no_sync(model):
+                fake = model(degraded, mode="generate")
+            d_real, d_fake = model(clean, fake.detach(), mode="discriminate")
+            loss_d = bce(d_real, True) + bce(d_fake, False)
         ctx.backward_step(loss_d, opt=1)
         # ESRGAN's warm start: pixel loss only for the first half of training.
         steps_per_epoch = max(1, self.n_train // self.recipe.batch_size)
         adversarial = ctx.step >= self.recipe.epochs * steps_per_epoch // 2
         with ctx.autocast():
             pixel = F.l1_loss(fake, clean)
-            adv = bce(m.discriminator(fake), True) if adversarial else fake.new_zeros(())
+            adv = bce(model(fake, mode="discriminate"), True) * (1.0 if adversarial else 0.0)
             loss_g = pixel + m.adv_weight * adv
         ctx.backward_step(loss_g, opt=0)
-        return {"loss": pixel.item(), "adv": adv.item(), "d_loss": loss_d.item()}
+        return {"loss": pixel.detach(), "adv": adv.detach(), "d_loss": loss_d.detach()}
 
     # evaluation -------------------------------------------------------------------------------
     def composite(self, out: torch.Tensor, degraded: torch.Tensor) -> torch.Tensor:
