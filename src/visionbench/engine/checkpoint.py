@@ -72,7 +72,13 @@ def load_checkpoint(folder: Path, model, optimizers, schedulers, scaler) -> dict
     if not (folder / "state.pt").exists():
         return None
     load_weights(model, folder / "last.safetensors")
-    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    try:  # weights_only: tensors, numbers and containers; a pickled object is refused, not run
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError for code, RuntimeError for a corrupt file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VisionbenchError(
+            f"cannot read checkpoint {folder / 'state.pt'}: unsafe or corrupt ({first[:200]})"
+        ) from None
     for o, s in zip(optimizers, state["optimizers"]):
         o.load_state_dict(s)
     for sch, s in zip(schedulers, state["schedulers"]):

@@ -157,8 +157,14 @@ class InceptionFeatures(nn.Module):
             from safetensors.torch import load_file
 
             state = load_file(str(p))
-        else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
+        else:  # weights_only: a pickled object is refused, not run
+            try:
+                state = torch.load(p, map_location="cpu", weights_only=True)
+            except Exception as e:  # pickle.UnpicklingError for code, RuntimeError if corrupt
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise VisionbenchError(
+                    f"cannot read Inception weights {p}: unsafe or corrupt ({first[:200]})"
+                ) from None
         try:
             net.load_state_dict(state, strict=False)
         except RuntimeError as e:
