@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,53 @@ def dae_run(tmp_path_factory):
         data_options={"patches_per_image": 64, "patch_size": 32},
         task_options={"degradation": "noise:25"},
     )
+
+
+# Runs the CLI with the Trainer's save_checkpoint wrapped: after writing the checkpoint of
+# epoch EPOCH of the run folder named RUN, it prints one line and waits to be killed.
+_HOLD_AFTER_CHECKPOINT = """
+import sys, threading
+from visionbench.cli import main
+from visionbench.engine import trainer
+
+run, epoch = sys.argv[1], int(sys.argv[2])
+save = trainer.save_checkpoint
+
+def save_then_hold(folder, *args):
+    save(folder, *args)
+    if folder.parent.name == run and args[-1]["epoch"] == epoch:
+        print("checkpointed", flush=True)
+        threading.Event().wait()
+
+trainer.save_checkpoint = save_then_hold
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def start_and_hold_after_checkpoint(argv: list[str], run: str, epoch: int, env=None):
+    """Start `visionbench ARGV` in a process that holds still right after the run folder named
+    `run` checkpointed `epoch`; return the process once it is there (an event, not a polling
+    loop: nothing depends on how fast the machine is). Fails if the process ends first."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AFTER_CHECKPOINT, run, str(epoch), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    line = proc.stdout.readline()  # blocks until the line or the process's end
+    if line.strip() != "checkpointed":
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"the process ended before epoch {epoch} of {run}: {err[-2000:]}")
+    return proc
+
+
+def checkpointed_epoch(run_dir: Path) -> int | None:
+    """The epoch recorded in a run folder's checkpoint; None when there is none."""
+    import torch
+
+    state = Path(run_dir) / "checkpoint" / "state.pt"
+    if not state.exists():
+        return None
+    return int(torch.load(state, map_location="cpu", weights_only=True)["epoch"])

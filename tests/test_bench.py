@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
 
 from visionbench.bench.report import collect, leaderboards, mean_ci, wilson
 from visionbench.bench.runner import Budget, run_suite, select
@@ -87,25 +85,18 @@ def test_killed_suite_resumes_and_loses_nothing(tmp_path):
     suite = write_suite(
         tmp_path / "kill.yaml",
         "kill",
-        [LENET | {"epochs": 1}, LENET | {"epochs": 6, "seed": 1}],
+        [LENET | {"epochs": 1}, LENET | {"epochs": 3, "seed": 1}],
     )
     out = tmp_path / "runs"
     first = out / "kill" / "classification" / "lenet5__digits__s0"
     second = out / "kill" / "classification" / "lenet5__digits__s1"
-    cmd = [sys.executable, "-m", "visionbench", "bench", "--suite", str(suite), "--out", str(out)]
+    argv = ["bench", "--suite", str(suite), "--out", str(out), "--no-profile"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        cmd + ["--no-profile"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    try:
-        deadline = time.time() + 240
-        while not (second / "checkpoint" / "state.pt").exists():
-            assert proc.poll() is None, "the suite ended before it could be killed"
-            assert time.time() < deadline, "the second job never checkpointed"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
+    # killed right after the second job checkpointed its first epoch
+    proc = start_and_hold_after_checkpoint(argv, second.name, 1, env)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpointed_epoch(second) == 1
     assert json.loads((first / "status.json").read_text())["status"] == "done"
     assert json.loads((second / "status.json").read_text())["status"] != "done"
     before = (first / "metrics.json").read_bytes(), (first / "metrics.json").stat().st_mtime_ns
@@ -116,10 +107,11 @@ def test_killed_suite_resumes_and_loses_nothing(tmp_path):
     assert (first / "metrics.json").read_bytes() == before[0]
     assert (first / "metrics.json").stat().st_mtime_ns == before[1]  # skipped, not rerun
     status = json.loads((second / "status.json").read_text())
-    assert status["status"] == "done" and status["epochs"] == 6
+    assert status["status"] == "done" and status["epochs"] == 3
+    assert status["resumed_from"] == 1  # continued from its checkpoint, not restarted
     history = (second / "history.csv").read_text().splitlines()
     assert history[: len(history_before)] == history_before  # resumed, finished epochs kept
-    assert [row.split(",")[0] for row in history[1:]] == [str(e) for e in range(1, 7)]
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
     assert [r["status"] for r in collect(out / "kill")] == ["done", "done"]
 
 

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
 
 import visionbench as vb
 from visionbench.cli import main
@@ -212,25 +212,25 @@ def test_time_budget_stops_cleanly_and_still_evaluates(tmp_path):
 
 
 def test_resume_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):
-    base = [sys.executable, "-m", "visionbench", "train", "classification", "--model", "lenet5",
-            "--data", "digits", "--epochs", "12", "--quiet"]  # fmt: skip
+    argv = ["train", "classification", "--model", "lenet5", "--data", "digits", "--epochs", "3"]
+    argv += ["--quiet", "--threads", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    run = [sys.executable, "-m", "visionbench", *argv]
     full = tmp_path / "full"
-    subprocess.run([*base, "--run-dir", str(full)], check=True, env=env, capture_output=True)
+    subprocess.run([*run, "--run-dir", str(full)], check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*base, "--run-dir", str(killed)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    state = killed / "checkpoint" / "state.pt"
-    deadline = time.time() + 120
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
+    proc = start_and_hold_after_checkpoint([*argv, "--run-dir", str(killed)], "killed", 1, env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    assert checkpointed_epoch(killed) == 1  # the checkpoint existed when the process died
+    assert not (killed / "metrics.json").exists()
     subprocess.run(
-        [*base, "--run-dir", str(killed), "--resume"], check=True, env=env, capture_output=True
+        [*run, "--run-dir", str(killed), "--resume"], check=True, env=env, capture_output=True
     )
+    status = json.loads((killed / "status.json").read_text())
+    assert status["resumed_from"] == 1 and status["epochs"] == 3  # continued, not restarted
+    assert json.loads((full / "status.json").read_text())["resumed_from"] == 0
     assert (killed / "metrics.json").read_bytes() == (full / "metrics.json").read_bytes()
     assert (killed / "history.csv").read_text() == (full / "history.csv").read_text()
 

@@ -160,6 +160,7 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         compile_seconds=round(fit.compile_seconds, 3),
         wall_seconds=round(time.time() - started, 3),
         stopped=fit.stopped,
+        resumed_from=fit.resumed_from,
     )
     return RunResult(run.path, _clean(metrics), run.status())
 
