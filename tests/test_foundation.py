@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
@@ -177,7 +178,18 @@ def test_denoiser_beats_the_noisy_input_and_predict_writes_an_image(dae_run, tmp
     out = vb.predict(dae_run.run_dir, src)
     from PIL import Image
 
-    assert Image.open(out).size == (44, 40)
+    def pixels(path) -> torch.Tensor:
+        with Image.open(path) as im:
+            return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+
+    written, given = pixels(out), pixels(src)
+    assert written.shape == (40, 44, 3)
+    # the written image is the model's output on the input, not the input sent back
+    model = vb.load_run(dae_run.run_dir)[3]
+    with torch.no_grad():
+        expected = model(given.permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0)
+    assert (written - expected).abs().max() <= 1 / 255 + 1e-6
+    assert (written - given).abs().mean() > 0.02
 
 
 def test_same_seed_gives_identical_metrics_json(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from visionbench.api import load_run
 from visionbench.cli import main as cli
 from visionbench.config import TrainConfig
 from visionbench.data.registry import DataBundle, DataInfo, load_dataset
@@ -171,6 +172,14 @@ def test_cli_train_eval_predict_round_trip(seg_run, tmp_path, capsys):
         assert m.mode == "P" and m.size == (64, 64)
         ids = np.asarray(m)
     assert set(np.unique(ids)) <= {0, 1, 2, 3}
+    # the mask holds the model's per-pixel classes for this scene (shapes, not only background)
+    model = load_run(seg_run)[3]
+    with Image.open(img) as im:
+        given = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).permute(2, 0, 1)
+    with torch.no_grad():
+        expected = model(given[None]).argmax(1)[0].numpy()
+    assert (expected != 0).sum() > 20, "the trained model finds no shape in this scene"
+    assert np.array_equal(ids, expected)
 
 
 def test_one_line_errors(tmp_path, capsys):
