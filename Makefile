@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test lint format clean
+.PHONY: bench test lint format clean mutants
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest -p no:cacheprovider tests
 
+# Mutation testing of the code whose numbers users trust (docs/testing.md); slow, not in CI.
+mutants: $(STAMP)
+	@$(BIN)/mutmut run && $(BIN)/mutmut results
+
 lint: $(STAMP)
 	@$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks
 
@@ -26,4 +30,4 @@ format: $(STAMP)
 	@$(BIN)/ruff format src tests benchmarks && $(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs mutants

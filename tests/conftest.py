@@ -102,3 +102,13 @@ def checkpointed_epoch(run_dir: Path) -> int | None:
     if not state.exists():
         return None
     return int(torch.load(state, map_location="cpu", weights_only=True)["epoch"])
+
+
+class FakeClock:
+    """A clock the test moves by hand: budgets are checked exactly, whatever the machine's load."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

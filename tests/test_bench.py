@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
+from conftest import FakeClock, checkpointed_epoch, start_and_hold_after_checkpoint
 
 from visionbench.bench.report import collect, leaderboards, mean_ci, wilson
 from visionbench.bench.runner import Budget, run_suite, select
@@ -157,12 +157,15 @@ def test_only_filters_jobs_and_rejects_unknown_keys():
 
 
 def test_budget_shares_the_suite_time_and_respects_a_job_own_budget():
-    plan = Budget(total=100.0, jobs=4)
-    first = plan.next(None)
-    assert first == pytest.approx(100 / 4 - 8.0, abs=0.5)
+    clock = FakeClock()
+    plan = Budget(total=100.0, jobs=4, clock=clock)
+    assert plan.next(None) == 100 / 4 - 8.0  # 8 s: the first guess of a job's overhead
     assert plan.next(5.0) == 5.0  # a job's own, shorter budget wins
-    plan.finished(wall=30.0, train=20.0)
-    assert plan.next(None) == pytest.approx((100 - 0) / 3 - 10.0, abs=1.0)
+    clock.now += 30.0
+    plan.finished(wall=30.0, train=20.0)  # 10 s of that job's 30 were overhead
+    assert plan.next(None) == round((100 - 30) / 3 - 10.0, 1)
+    clock.now += 1000.0  # far over the total: every job still gets the floor
+    assert plan.next(None) == 4.0
     assert Budget(total=None, jobs=3).next(None) is None  # --full: no budget
 
 

@@ -65,6 +65,9 @@ SRGAN = dict(
     threads=1,
 )
 
+# whichever test comes first pays for the one 2-process spawn of every job (minutes when loaded)
+pytestmark = pytest.mark.timeout(900)
+
 # name -> (config, phases); a phase is (epochs, resume, stop after this many epochs or None)
 JOBS = {
     "lenet": (BASE, [(2, False, None)]),

@@ -12,6 +12,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import TrainConfig
@@ -116,16 +117,22 @@ def pick_threads() -> int:
 class Budget:
     """Per-job training seconds that keep a quick suite inside its total time."""
 
-    def __init__(self, total: float | None, jobs: int, start: float | None = None):
-        self.total, self.left = total, jobs
-        self.start = start or time.time()  # the suite's start: planning time counts too
+    def __init__(
+        self,
+        total: float | None,
+        jobs: int,
+        start: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.total, self.left, self.clock = total, jobs, clock  # clock: injectable for tests
+        self.start = clock() if start is None else start  # the suite's start: planning counts
         self.overheads: list[float] = []
 
     def next(self, own: float | None) -> float | None:
         if self.total is None:
             return own
         overhead = max(self.overheads[-3:], default=FIRST_OVERHEAD_GUESS)
-        remaining = self.total - (time.time() - self.start)
+        remaining = self.total - (self.clock() - self.start)
         share = remaining / max(1, self.left) - overhead
         lo, hi = JOB_BUDGET_RANGE
         budget = round(min(hi, max(lo, share)), 1)
