@@ -15,6 +15,7 @@ import torch
 from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
 
 import visionbench as vb
+from visionbench import api
 from visionbench.cli import main
 from visionbench.errors import UnknownNameError, VisionbenchError
 
@@ -216,11 +217,27 @@ def test_yaml_config_roundtrip_and_flags_win(tmp_path, capsys):
     assert "invalid YAML" in capsys.readouterr().err
 
 
+def test_time_budget_stops_at_the_step_its_clock_says(tmp_path):
+    from visionbench.engine.trainer import Trainer
+    from visionbench.runs import RunDir
+
+    ticks = iter(range(10_000))  # a clock that moves one second each time it is read
+
+    cfg = vb.TrainConfig(task="classification", model="lenet5", data="digits", epochs=50,
+                         time_budget=3.5, quiet=True)  # fmt: skip
+    spec, task, bundle, recipe, model, device = api.prepare_run(cfg)
+    run = RunDir(tmp_path / "t").create()
+    fit = Trainer(task, model, bundle, recipe, cfg, run, device, clock=lambda: next(ticks)).fit()
+    # read at the epoch's start (0), after each step (1, 2, 3, 4 > 3.5: stop), at its end (5)
+    assert (fit.stopped, fit.steps, fit.epochs_done, fit.train_seconds) == ("time_budget", 4, 1, 5)
+
+
 def test_time_budget_stops_cleanly_and_still_evaluates(tmp_path):
-    r = vb.train(task="classification", model="lenet5", data="digits", epochs=50, time_budget=0.5,
+    # any real step takes longer than a nanosecond: one step, then the test evaluation
+    r = vb.train(task="classification", model="lenet5", data="digits", epochs=50, time_budget=1e-9,
                  run_dir=str(tmp_path / "t"), quiet=True)  # fmt: skip
-    assert r.status["stopped"] == "time_budget" and r.status["epochs"] < 50
-    assert 0 <= r.metrics["accuracy"] <= 1
+    assert (r.status["stopped"], r.status["epochs"], r.status["steps"]) == ("time_budget", 1, 1)
+    assert vb.evaluate(r.run_dir)["accuracy"] == pytest.approx(r.metrics["accuracy"], abs=1e-9)
 
 
 def test_resume_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):

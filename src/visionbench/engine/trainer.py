@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -62,10 +63,12 @@ class Trainer:
         run: RunDir | None,
         device: torch.device,
         shard: tuple[int, int] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ):
         self.task, self.model, self.bundle, self.recipe = task, model, bundle, recipe
         self.cfg, self.run, self.device = cfg, run, device
         self.shard = shard or (distributed.rank(), distributed.world())
+        self.clock = clock  # seconds; injectable so tests of time budgets need no real clock
         self.is_main = self.shard[0] == 0
         self._eval_sets: dict[int, tuple] = {}
         if cfg.channels_last:
@@ -129,21 +132,21 @@ class Trainer:
                 ctx.generator.manual_seed(rank_seed)
                 order = torch.Generator().manual_seed(epoch_seed)  # shared: ranks split one order
                 self.model.train()
-                t0, steps = time.perf_counter(), []
+                t0, steps = self.clock(), []
                 for batch in batches.epoch(order):
                     batch = task.augment(batch, ctx.generator)
                     steps.append(task.train_step(ctx, self.train_model, batch))
                     ctx.step += 1
                     if cfg.compile and not compiled:  # time to first step = compilation
                         _sync(self.device)
-                        compiled = time.perf_counter() - t0
-                        t0 = time.perf_counter()
+                        compiled = self.clock() - t0
+                        t0 = self.clock()
                     progress.advance()
-                    if cfg.time_budget and self._out_of_time(elapsed + time.perf_counter() - t0):
+                    if cfg.time_budget and self._out_of_time(elapsed + self.clock() - t0):
                         stopped = "time_budget"
                         break
                 means = distributed.mean_across_ranks(_epoch_means(steps), self.device)
-                elapsed += time.perf_counter() - t0  # after the read above: device work included
+                elapsed += self.clock() - t0  # after the read above: device work included
                 row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in means.items()}}
                 row["lr"] = optimizers[0].param_groups[0]["lr"]
                 val = self.validate()
