@@ -378,6 +378,17 @@ class CleanImageSet(ImageListSet):
     def __getitem__(self, i):
         return read_image(self.paths[i], self.channels)
 
+    def is_gray(self, i: int) -> bool:
+        """Whether image i's file has a single channel (SR papers score it without YCbCr)."""
+        return image_header(self.paths[i])[1] in SINGLE_CHANNEL_MODES
+
+    def lr_image(self, i: int) -> torch.Tensor | None:
+        """The low-resolution image shipped with image i (SR pairs), or None."""
+        return read_image(self.lr_paths[i], self.channels) if self.lr_paths else None
+
+
+SINGLE_CHANNEL_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
 
 def restoration_bundle(
     name: str,
