@@ -400,21 +400,26 @@ def restoration_bundle(
     patches_per_image: int = 64,
     split_seed: int = 0,
     lr: dict[str, list[Path]] | None = None,
+    eval_only: bool = False,
 ) -> DataBundle:
-    """Restoration: random clean patches of the train images; whole images for val and test."""
+    """Restoration: random clean patches of the train images; whole images for val and test.
+    `eval_only`: test images alone (val is the test set, train is empty)."""
     from ..embedded import random_patches
 
-    for part in ("train", "val", "test"):
+    for part in ("test",) if eval_only else ("train", "val", "test"):
         if not splits.get(part):
             raise DataError(f"{name}: no {part} images (need at least one image per split)")
-    train_imgs = [read_image(p, channels) for p in splits["train"]]
-    small = [p for p, t in zip(splits["train"], train_imgs) if min(t.shape[-2:]) < patch_size]
-    if small:
-        raise DataError(f"{small[0]}: image is smaller than patch_size={patch_size}")
-    train = TensorSet(random_patches(train_imgs, patches_per_image, patch_size, split_seed))
     lr = lr or {}
-    val = CleanImageSet(splits["val"], channels, lr.get("val"))
     test = CleanImageSet(splits["test"], channels, lr.get("test"))
+    if eval_only:
+        train, val = TensorSet(torch.empty(0, channels, patch_size, patch_size)), test
+    else:
+        train_imgs = [read_image(p, channels) for p in splits["train"]]
+        small = [p for p, t in zip(splits["train"], train_imgs) if min(t.shape[-2:]) < patch_size]
+        if small:
+            raise DataError(f"{small[0]}: image is smaller than patch_size={patch_size}")
+        train = TensorSet(random_patches(train_imgs, patches_per_image, patch_size, split_seed))
+        val = CleanImageSet(splits["val"], channels, lr.get("val"))
     info = DataInfo(
         name=name,
         task=task,
