@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import imresize
 from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
@@ -47,17 +48,13 @@ def parse_degradation(text: str) -> tuple[str, float | str]:
 
 
 def downscale(img: torch.Tensor, scale: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    return F.interpolate(img, size=(h // scale, w // scale), mode="bicubic", antialias=True).clamp(
-        0, 1
-    )
+    """The SR papers' low-resolution input: MATLAB bicubic (a = -0.5, antialiased), 8-bit."""
+    return imresize.downscale(img, scale)
 
 
 def upscale(img: torch.Tensor, scale: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    return F.interpolate(
-        img, size=(h * scale, w * scale), mode="bicubic", align_corners=False
-    ).clamp(0, 1)
+    """The SR papers' bicubic baseline: MATLAB bicubic upscaling, 8-bit."""
+    return imresize.upscale(img, scale)
 
 
 VAL_CROP = 96  # validation during training scores a centre crop, so diffusion stays affordable
