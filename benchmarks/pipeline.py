@@ -7,8 +7,9 @@ Three measurements, each printed as a table row:
 2. the training input pipeline, images/s over one pass of the training split: visionbench's
    (the tiny-imagenet reader's ImageFileSet through engine.batches.TrainBatches, the classification
    augmentation `flip_crop` on each batch) against a hand-written torchvision one doing the same
-   work (torchvision.datasets.ImageFolder over the same files, Pillow decode + ToTensor, a
-   DataLoader with the same batch size and workers, the same augmentation function). The model
+   work (torchvision.datasets.ImageFolder over the same files with the same decoder,
+   torchvision.io by default or Pillow + ToTensor with --hand-decoder pillow, a DataLoader with the
+   same batch size and workers, the same augmentation function). The model
    step is left out on both sides: it is the same code, so this is where the two can differ;
 3. peak resident memory of this process and of its DataLoader workers (ru_maxrss).
 
@@ -117,14 +118,17 @@ def visionbench_pass(root: Path, batch: int, workers: int, limit: int) -> tuple[
     return n / (time.perf_counter() - t0), n
 
 
-def handwritten_pass(root: Path, batch: int, workers: int, limit: int) -> tuple[float, int]:
+def handwritten_pass(
+    root: Path, batch: int, workers: int, limit: int, decoder: str = "torchvision.io"
+) -> tuple[float, int]:
     from torchvision import datasets, transforms
 
     from visionbench.tasks import augment
 
-    ds = datasets.ImageFolder(
-        str(root / "train"), transform=transforms.ToTensor(), is_valid_file=lambda p: True
-    )
+    if decoder == "pillow":
+        ds = datasets.ImageFolder(str(root / "train"), transform=transforms.ToTensor())
+    else:
+        ds = datasets.ImageFolder(str(root / "train"), loader=decode_tvio)
     if limit:
         ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
     g = torch.Generator().manual_seed(0)
@@ -148,6 +152,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--decode-images", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--hand-decoder",
+        choices=("torchvision.io", "pillow"),
+        default="torchvision.io",
+        help="the hand-written side's decoder (default: the one visionbench uses for RGB JPEGs)",
+    )
     args = ap.parse_args()
     if args.make:
         make_tiny(args.make, args.per_class)
@@ -165,7 +175,10 @@ def main() -> None:
     print(f"max abs pixel difference between the two: {dec['max_abs_diff'] * 255:.1f} / 255")
     rows = []
     for r in range(args.rounds):
-        sides = [("visionbench", visionbench_pass), ("hand-written", handwritten_pass)]
+        sides = [
+            ("visionbench", visionbench_pass),
+            ("hand-written", lambda *a: handwritten_pass(*a, decoder=args.hand_decoder)),
+        ]
         for name, fn in sides if r % 2 == 0 else sides[::-1]:
             rate, n = fn(args.data, args.batch, args.workers, args.limit)
             rows.append((r, name, rate, n))
@@ -175,7 +188,8 @@ def main() -> None:
     print("\n| pipeline | images/s (median of rounds) | images per pass |")
     print("|---|---|---|")
     print(f"| visionbench (TrainBatches + flip_crop) | {vb[mid]:.0f} | {rows[0][3]} |")
-    print(f"| hand-written (ImageFolder + DataLoader + flip_crop) | {hw[mid]:.0f} | |")
+    hand = f"hand-written (ImageFolder, {args.hand_decoder}, DataLoader, flip_crop)"
+    print(f"| {hand} | {hw[mid]:.0f} | |")
     print(f"ratio visionbench / hand-written: {vb[mid] / hw[mid]:.3f}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
