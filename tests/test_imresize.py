@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from visionbench.data.imresize import cubic, downscale, imresize, quantize, upscale, weight_matrix
+from visionbench.errors import DataError
 
 
 def test_cubic_kernel_is_keys_with_a_minus_half():
@@ -65,3 +66,29 @@ def test_downscale_mod_crops_and_quantizes():
     assert lr.shape[-2:] == (3, 2)
     assert torch.equal(lr, quantize(lr)) and lr.min() >= 0 and lr.max() <= 1
     assert upscale(lr, 4).shape[-2:] == (12, 8)
+
+
+def test_sr_pair_uses_shipped_lr_else_makes_it(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from visionbench.data.formats.common import CleanImageSet
+    from visionbench.data.imresize import MADE_HERE, SHIPPED, lr_source, sr_pair
+
+    rng = np.random.default_rng(0)
+    hr_a = rng.integers(0, 256, (13, 18, 3), dtype=np.uint8)
+    lr_a = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    Image.fromarray(hr_a).save(tmp_path / "hr.png")
+    Image.fromarray(lr_a).save(tmp_path / "lr.png")
+    Image.fromarray(hr_a[..., 0]).save(tmp_path / "gray.png")
+    shipped = CleanImageSet([tmp_path / "hr.png"], 3, [tmp_path / "lr.png"])
+    lr, hr = sr_pair(shipped, 0, 2)
+    assert torch.equal((lr[0] * 255).round().byte(), torch.from_numpy(lr_a).permute(2, 0, 1))
+    assert hr.shape[-2:] == (12, 18) and lr_source(shipped) == SHIPPED
+    made = CleanImageSet([tmp_path / "hr.png", tmp_path / "gray.png"], 3)
+    lr, hr = sr_pair(made, 0, 2)
+    assert torch.equal(lr, downscale(made[0][None], 2)) and hr.shape[-2:] == (12, 18)
+    assert lr_source(made) == MADE_HERE
+    assert [made.is_gray(i) for i in range(2)] == [False, True]
+    with pytest.raises(DataError, match="lr.png: LR image x4 is 36x24, larger than its HR"):
+        sr_pair(shipped, 0, 4)

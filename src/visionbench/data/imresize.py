@@ -26,6 +26,8 @@ from functools import lru_cache
 
 import torch
 
+from ..errors import DataError
+
 A = -0.5  # Keys' cubic convolution parameter used by MATLAB
 
 
@@ -121,3 +123,34 @@ def upscale(img: torch.Tensor, factor: int) -> torch.Tensor:
     rounded to 8 bits (MATLAB's uint8 output is; that moves Set5/Set14 PSNR by under 0.01 dB),
     so an untrained residual model, which adds zero to this same upscaling, equals it exactly."""
     return imresize(img, float(factor)).clamp(0, 1)
+
+
+SHIPPED = "the LR images shipped with the set"
+MADE_HERE = "MATLAB-compatible bicubic downscaling of the HR images (8-bit)"
+
+
+def ships_lr(dataset) -> bool:
+    """Whether a test set comes with its own low-resolution images (an SR-pairs folder)."""
+    from .formats.common import CleanImageSet
+
+    return isinstance(dataset, CleanImageSet) and bool(dataset.lr_paths)
+
+
+def lr_source(dataset) -> str:
+    """Where a test set's low-resolution inputs come from, in words (for the run record)."""
+    return SHIPPED if ships_lr(dataset) else MADE_HERE
+
+
+def sr_pair(dataset, i: int, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR [1,C,h,w], HR [1,C,h*factor,w*factor]) of test image i, as SR papers score it: the
+    set's own LR file when it ships one (SR pairs), else `downscale` of the HR image; the HR is
+    cropped to factor x the LR's size."""
+    hr = dataset[i][None]
+    lr = dataset.lr_image(i)[None] if ships_lr(dataset) else downscale(hr, factor)
+    h, w = lr.shape[-2] * factor, lr.shape[-1] * factor
+    if h > hr.shape[-2] or w > hr.shape[-1]:
+        raise DataError(
+            f"{dataset.lr_paths[i]}: LR image x{factor} is {w}x{h}, larger than its HR image "
+            f"({hr.shape[-1]}x{hr.shape[-2]}); is the scale right?"
+        )
+    return lr, hr[..., :h, :w]
