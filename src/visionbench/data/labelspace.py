@@ -60,13 +60,22 @@ class OutputSubset(nn.Module):
         return out.index_select(1, self.index.to(out.device))
 
 
-def load_eval_set(data: str, task: str, **options) -> DataBundle:
+def load_eval_set(data: str, task: str, defaults: dict | None = None, **options) -> DataBundle:
     """Another data set for a trained run: all its images as test when its reader can (evaluation
-    sets: ImageNet-V2/-R, CIFAR-10.1, SR pairs, image folders), else its own test split."""
-    name, _ = parse_data_arg(data)
-    if name in DATASETS and DATASETS.get(name).all_test:
-        options = {**options, "all_test": True}
-    return load_dataset(data, task, **options)
+    sets: ImageNet-V2/-R, CIFAR-10.1, SR pairs, image folders), else its own test split.
+
+    `defaults` are what the run needs (its input size, its SR scale): every reader takes extra
+    options and ignores those it has no use for. `options` (the user's) win over them."""
+    name, root = parse_data_arg(data)
+    if not name and root is not None:
+        from .registry import detect_format
+
+        name = detect_format(root)
+        data = f"{name}:{root}"
+    fitting = dict(defaults or {})
+    if DATASETS.get(name).all_test:
+        fitting["all_test"] = True
+    return load_dataset(data, task, **(fitting | options))
 
 
 def compatible_model(

@@ -412,6 +412,12 @@ class CleanImageSet(ImageListSet):
 SINGLE_CHANNEL_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
+def single_channel_file(dataset, i: int) -> bool:
+    """Whether test image i of a restoration set was a one-channel file (False for in-memory
+    sets, which have no files)."""
+    return isinstance(dataset, CleanImageSet) and dataset.is_gray(i)
+
+
 def restoration_bundle(
     name: str,
     task: str,

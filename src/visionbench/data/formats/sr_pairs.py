@@ -95,6 +95,8 @@ def _bundle(name, task, cat: Catalog, split_seed, channels=3, all_test=False, **
         how = f"no official split: image-level holdout 70/10/20, seed {split_seed}"
     lr_of = {r.image: r.extra.get("lr") for r in cat.records}
     lr = {k: [lr_of[p] for p in v] for k, v in splits.items()} if any(lr_of.values()) else None
+    if lr:  # the run record says where the test inputs come from (SR papers use these)
+        how += f"; SR test inputs: the set's own LR images (x{cat.notes['scale']})"
     keep = {k: v for k, v in opts.items() if k in ("patch_size", "patches_per_image")}
     return restoration_bundle(
         name,
