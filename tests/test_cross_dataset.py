@@ -100,3 +100,36 @@ def test_sr_pairs_as_evaluation_set_keeps_every_image_and_its_lr(tmp_path):
     b = load_eval_set(f"sr-pairs:{tmp_path / 'Set3'}", "restoration", scale=2)
     assert len(b.test) == 3 and len(b.train) == 0
     assert b.test.lr_image(0).shape[-2:] == (6, 8) and b.test.is_gray(0) is False
+
+
+def test_eval_on_another_dataset_end_to_end(tmp_path, capsys):
+    """A digits run scores on a class-folder copy of some digits (classes matched by name, the
+    images resized to the run's input), and refuses CIFAR-10.1 with one clear line."""
+    from sklearn.datasets import load_digits
+
+    from visionbench import api
+    from visionbench.cli import main
+
+    run = api.train(
+        api.TrainConfig(
+            task="classification",
+            model="lenet5",
+            data="digits",
+            epochs=1,
+            threads=1,
+            quiet=True,
+            run_dir=str(tmp_path / "run"),
+        )
+    )
+    d = load_digits()
+    for i in range(30):  # 8x8 digits written as 8-bit PNGs in class folders '0'..'9'
+        a = (d.images[i] / 16 * 255).astype(np.uint8)
+        p = tmp_path / "digits_copy" / str(d.target[i]) / f"{i}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(p)
+    m = api.evaluate(run.run_dir, data=f"class-folders:{tmp_path / 'digits_copy'}")
+    assert 0.0 <= m["accuracy"] <= 1.0 and "chance_accuracy" in m
+    write_cifar101(tmp_path / "c101")
+    code = main(["eval", str(run.run_dir), "--data", f"cifar10.1:{tmp_path / 'c101'}"])
+    err = capsys.readouterr().err
+    assert code != 0 and "label spaces do not match" in err and "'airplane'" in err
