@@ -127,7 +127,9 @@ register_metric(
     name="psnr_y",
     task="restoration",
     definition="PSNR on the BT.601 luma (Y) channel, as super-resolution papers report it",
-    settings="Y = 16/255 + (65.481 R + 128.553 G + 24.966 B)/255; border of `scale` px cropped",
+    settings="Y = 16/255 + (65.481 R + 128.553 G + 24.966 B)/255 (a one-channel file: the "
+    "image itself, as MATLAB's scripts); border of `scale` px cropped; SR inputs made with "
+    "MATLAB-compatible bicubic (data/imresize.py) unless the set ships its own LR images",
     reference="MATLAB rgb2ycbcr + PSNR (the SR literature's convention)",
     equation=5,
 )
