@@ -171,3 +171,11 @@ def test_sr_scores_shipped_lr_and_gray_files_like_the_papers(tmp_path):
         want = psnr(up[:, :1], c[:, :1]) if gray else psnr(rgb_to_y(up), rgb_to_y(c))
         assert row["bicubic_psnr_y"] == pytest.approx(float(want[0]), abs=1e-9)
         assert row["psnr_y"] == pytest.approx(row["bicubic_psnr_y"], abs=1e-4)
+
+
+def test_load_state_restores_the_degradation():
+    """A reloaded run (eval, predict) gets its degradation back from its state, whether saved
+    in task_state.json or, for older runs, among config.yaml's task options."""
+    task = _task("noise:25")
+    task.load_state({"degradation": "sr:4"})
+    assert (task.kind, task.scale, task.ranking_metric) == ("sr", 4, "psnr_y")
