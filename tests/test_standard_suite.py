@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from visionbench.bench.runner import run_suite, select
-from visionbench.bench.standard import STANDARD_SETS, find_sets, standard_jobs
-from visionbench.bench.suites import SUITES
+from visionbench.bench.standard import STANDARD_SETS, find_sets
+from visionbench.bench.suites import SUITES, standard_jobs
 from visionbench.errors import VisionbenchError
 
 

@@ -11,11 +11,10 @@ CIFAR-10.1) get no training job: they score runs of their source set through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VisionbenchError
-from .suites import Job, job_from_overrides
 
 
 @dataclass(frozen=True)
@@ -123,12 +122,23 @@ def _fits(entry: dict, setting: dict) -> bool:
     return all(k in mine and _kind(mine[k]) == _kind(v) for k, v in want.items())
 
 
-def standard_jobs(found: Found) -> tuple[list[Job], list[str]]:
+@dataclass(frozen=True)
+class JobSpec:
+    """One standard-suite job before it becomes a suites.Job: TrainConfig overrides in the
+    form suites.job_from_overrides takes, and the set's name for the run folders."""
+
+    model: str
+    task: str
+    overrides: dict
+    label: str
+
+
+def standard_job_specs(found: Found) -> tuple[list[JobSpec], list[str]]:
     """Every registered model on every task each found set suits, one job per protocol variant."""
     from ..data.registry import DATASETS
     from ..models.registry import MODELS
 
-    jobs: list[Job] = []
+    jobs: list[JobSpec] = []
     notes: list[str] = []
     for s in STANDARD_SETS:
         path = found.paths.get(s.name)
@@ -147,11 +157,12 @@ def standard_jobs(found: Found) -> tuple[list[Job], list[str]]:
                     if task not in tasks or task in seen or not _fits(entry, setting):
                         continue
                     seen.add(task)
-                    jobs.append(_job(spec.name, task, s, path, entry, setting))
+                    over = _overrides(s, path, entry, setting)
+                    jobs.append(JobSpec(spec.name, task, over, s.name))
     return jobs, notes
 
 
-def _job(model: str, task: str, s: StandardSet, path: Path, entry: dict, setting: dict) -> Job:
+def _overrides(s: StandardSet, path: Path, entry: dict, setting: dict) -> dict:
     over = {k: v for k, v in entry.items() if k not in ("data", "variant", "quick", "in_quick")}
     over.pop("shares_budget", None)
     for k in ("task_options", "data_options"):
@@ -159,6 +170,4 @@ def _job(model: str, task: str, s: StandardSet, path: Path, entry: dict, setting
     degradation = over["task_options"].get("degradation", "")
     over["variant"] = degradation.replace(":", "")
     over["data"] = f"{s.format}:{path}"
-    job = job_from_overrides(model, task, over)
-    # the set's name, not its path, names the runs and the leaderboards
-    return replace(job, label=s.name)
+    return over

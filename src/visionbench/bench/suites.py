@@ -7,6 +7,7 @@ file. A model steers its own jobs through `ModelSpec.bench_jobs`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,8 +280,21 @@ SUITES.add(
 )
 
 
+def standard_jobs(found) -> tuple[list[Job], list[str]]:
+    """The standard suite's jobs for the sets `found` under a data root (bench/standard.py);
+    the set's name, not its path, names the runs and the leaderboards."""
+    from .standard import standard_job_specs
+
+    specs, notes = standard_job_specs(found)
+    jobs = [
+        dataclasses.replace(job_from_overrides(j.model, j.task, j.overrides), label=j.label)
+        for j in specs
+    ]
+    return jobs, notes
+
+
 def _standard(data_root) -> tuple[list[Job], list[str]]:
-    from .standard import find_sets, standard_jobs
+    from .standard import find_sets
 
     return standard_jobs(find_sets(data_root))
 
