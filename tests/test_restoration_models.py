@@ -134,3 +134,48 @@ def test_restoration_evaluate_reports_baseline_and_bpp():
     m = task.evaluate(model, data, torch.device("cpu"))
     assert {"psnr", "noisy_psnr", "psnr_y", "bpp", "psnr_8bit_latent"} <= set(m)
     assert 19 < m["noisy_psnr"] < 21.5  # sigma 25 on the 0-255 scale is about 20.2 dB
+
+
+def test_sr_scores_shipped_lr_and_gray_files_like_the_papers(tmp_path):
+    """An SR-pairs folder is scored on its own LR images (here deliberately not the bicubic
+    downscaling of the HR), and a one-channel file's Y is the image itself (no 16-235 range)."""
+    import numpy as np
+    from PIL import Image
+
+    from visionbench.data.imresize import upscale as matlab_up
+    from visionbench.data.registry import load_dataset
+    from visionbench.metrics.image import crop_border, psnr, rgb_to_y
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "image_SRF_2"
+    folder.mkdir()
+    hr = {i: rng.integers(0, 256, (16, 20, 3), dtype=np.uint8) for i in (1, 2, 3)}
+    hr[3] = hr[3][..., 0]  # a grayscale file
+    for i, a in hr.items():
+        Image.fromarray(a).save(folder / f"img_{i:03d}_SRF_2_HR.png")
+        lr = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)  # unrelated to the HR on purpose
+        Image.fromarray(lr if a.ndim == 3 else lr[..., 0]).save(
+            folder / f"img_{i:03d}_SRF_2_LR.png"
+        )
+    bundle = load_dataset(f"sr-pairs:{tmp_path}", "restoration", all_test=True, scale=2)
+    assert "own LR images" in bundle.info.split
+    task = _task("sr:2")
+    model = create_model("srcnn", task="restoration", scale=2).eval()  # starts exactly at bicubic
+    rows = task.image_scores(model, bundle.test, torch.device("cpu"))
+    for i, row in enumerate(rows):
+        lr = bundle.test.lr_image(i)[None]
+        clean = bundle.test[i][None]
+        up = crop_border(matlab_up(lr, 2), 2)
+        c = crop_border(clean, 2)
+        gray = i == 2
+        want = psnr(up[:, :1], c[:, :1]) if gray else psnr(rgb_to_y(up), rgb_to_y(c))
+        assert row["bicubic_psnr_y"] == pytest.approx(float(want[0]), abs=1e-9)
+        assert row["psnr_y"] == pytest.approx(row["bicubic_psnr_y"], abs=1e-4)
+
+
+def test_load_state_restores_the_degradation():
+    """A reloaded run (eval, predict) gets its degradation back from its state, whether saved
+    in task_state.json or, for older runs, among config.yaml's task options."""
+    task = _task("noise:25")
+    task.load_state({"degradation": "sr:4"})
+    assert (task.kind, task.scale, task.ranking_metric) == ("sr", 4, "psnr_y")

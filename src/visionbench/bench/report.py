@@ -333,6 +333,8 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
         "boards": boards,
         "families": family_rows(boards),
         "datasets": sorted(datasets.values(), key=lambda d: d["name"]),
+        "review_datasets": meta.get("review_datasets", []),  # standard suite: found or skipped
+        "data_root": meta.get("data_root"),
         "confusion": confusion,
         "compute": compute,
         "failed": [r for r in records if r["status"] != "done"],
@@ -448,6 +450,10 @@ def markdown(ctx: dict, figs: dict) -> str:
             f"| {d['name']} | {d['tasks']} | {s.get('train', '–')} | {s.get('val', '–')} | "
             f"{s.get('test', '–')} | {d['shape']} | {d['classes']} | {d['split']} |"
         )
+    if ctx["review_datasets"]:
+        L += ["", f"The review's data sets under `{ctx['data_root']}`:", ""]
+        L += ["| dataset | reader | status |", "|---|---|---|"]
+        L += [f"| {d['name']} | {d['format']} | {d['status']} |" for d in ctx["review_datasets"]]
     L += ["", "## 3. Leaderboards"]
     for b in ctx["boards"]:
         key = f"{b['task']}-{b['setting']}"

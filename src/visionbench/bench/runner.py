@@ -42,12 +42,12 @@ def select(jobs: list[Job], only: dict[str, str] | None) -> list[Job]:
     out = []
     for job in jobs:
         fields = {
-            "task": job.task,
-            "model": job.model,
-            "data": job.data,
-            "family": MODELS.get(job.model).family,
+            "task": {job.task},
+            "model": {job.model},
+            "data": {job.data, job.dataset},  # a standard-suite job also answers to 'Set5'
+            "family": {MODELS.get(job.model).family},
         }
-        if all(fields[k] in str(v).split("|") for k, v in only.items()):
+        if all(fields[k] & set(str(v).split("|")) for k, v in only.items()):
             out.append(job)
     return out
 
@@ -154,7 +154,7 @@ def run_suite(
     suite_name: str = "review",
     out: str | Path = "runs",
     *,
-    quick: bool = True,
+    quick: bool | None = True,
     device: str = "cpu",
     only: dict[str, str] | None = None,
     seeds: int = 1,
@@ -163,11 +163,14 @@ def run_suite(
     profile: bool = True,
     command: str | None = None,
     shard: tuple[int, int] | None = None,
+    data_root: str | Path | None = None,
 ) -> Path:
     """Run (or finish) a suite into OUT/<suite>/ and write its report; returns report.html.
 
     With `shard=(I, N)`, run only the I-th of N slices of the jobs and write that shard's
     metadata instead of the report (`visionbench report` merges the shards); returns the folder.
+    `quick=None` takes the suite's own default mode (the standard suite: full recipes);
+    `data_root` is the folder a suite over real data looks in.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -177,7 +180,9 @@ def run_suite(
     t_start = time.time()
     suite: Suite = get_suite(suite_name)
     resolve_device(device)  # fail before any job on a bad --device
-    all_jobs, notes = suite.expand()
+    if quick is None:
+        quick = not suite.default_full
+    all_jobs, notes = suite.expand(data_root)
     if quick and suite.factory is not None and "model" not in (only or {}):
         all_jobs, left_out = quick_selection(all_jobs)
         notes = left_out + notes
@@ -214,6 +219,11 @@ def run_suite(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": describe(resolve_device(device)),
     }
+    if suite.needs_data_root:
+        from .standard import find_sets
+
+        meta["data_root"] = str(data_root)
+        meta["review_datasets"] = find_sets(data_root).rows()
     meta_path = suite_dir / "suite.json"
     if shard is not None:  # each shard writes only its own file; `visionbench report` merges
         meta["shard"] = list(shard)

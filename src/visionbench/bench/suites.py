@@ -7,6 +7,7 @@ file. A model steers its own jobs through `ModelSpec.bench_jobs`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,11 +33,16 @@ class Job:
     in_quick: bool | None = None  # None: --quick picks the family's cheapest model per setting
     # False: a side study with its own time budget, outside the share the suite's jobs split
     shares_budget: bool = True
+    label: str = ""  # the dataset's name when `data` holds a path (standard suite: 'Set5')
+
+    @property
+    def dataset(self) -> str:
+        return self.label or self.data
 
     @property
     def setting(self) -> str:
         """Dataset plus protocol variant: what a leaderboard groups by."""
-        return f"{self.data}-{self.variant}" if self.variant else self.data
+        return f"{self.dataset}-{self.variant}" if self.variant else self.dataset
 
     def run_name(self, seed: int) -> str:
         return f"{self.model}__{slug(self.setting)}__s{seed}"
@@ -54,19 +60,27 @@ class Suite:
     name: str
     description: str
     fixed_jobs: tuple[Job, ...] = ()
-    factory: Callable[[], tuple[list[Job], list[str]]] | None = (
+    factory: Callable[..., tuple[list[Job], list[str]]] | None = (
         None  # jobs + notes on what's missing
     )
+    needs_data_root: bool = False  # the factory takes the --data-root folder
+    default_full: bool = False  # runs the models' full recipes unless --quick is given
 
-    def expand(self) -> tuple[list[Job], list[str]]:
+    def expand(self, data_root: str | Path | None = None) -> tuple[list[Job], list[str]]:
         """The jobs and, for derived suites, notes on families/tasks that have no job yet."""
         if self.factory is None:
             return list(self.fixed_jobs), []
+        if self.needs_data_root:
+            if data_root is None:
+                raise VisionbenchError(
+                    f"suite '{self.name}' needs --data-root DIR (the folder holding the data sets)"
+                )
+            return self.factory(data_root)
         return self.factory()
 
     @property
     def jobs(self) -> tuple[Job, ...]:
-        return tuple(self.expand()[0])
+        return () if self.needs_data_root else tuple(self.expand()[0])
 
     def to_dict(self) -> dict:
         return {
@@ -262,6 +276,38 @@ SUITES.add(
         "review",
         "every registered model on every task it suits, on embedded data",
         factory=review_jobs,
+    ),
+)
+
+
+def standard_jobs(found) -> tuple[list[Job], list[str]]:
+    """The standard suite's jobs for the sets `found` under a data root (bench/standard.py);
+    the set's name, not its path, names the runs and the leaderboards."""
+    from .standard import standard_job_specs
+
+    specs, notes = standard_job_specs(found)
+    jobs = [
+        dataclasses.replace(job_from_overrides(j.model, j.task, j.overrides), label=j.label)
+        for j in specs
+    ]
+    return jobs, notes
+
+
+def _standard(data_root) -> tuple[list[Job], list[str]]:
+    from .standard import find_sets
+
+    return standard_jobs(find_sets(data_root))
+
+
+SUITES.add(
+    "standard",
+    Suite(
+        "standard",
+        "the review's datasets found under --data-root DIR by their usual folder names; every "
+        "model on every task each set suits, full recipes",
+        factory=_standard,
+        needs_data_root=True,
+        default_full=True,
     ),
 )
 SUITES.add(

@@ -20,7 +20,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_suite(
         args.suite,
         args.out,
-        quick=not args.full,
+        quick=True if args.quick else (False if args.full else None),
         device=args.device,
         only=only,
         seeds=args.seeds,
@@ -29,6 +29,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile=not args.no_profile,
         command=shlex.join(["visionbench", *sys.argv[1:]]),
         shard=shard,
+        data_root=args.data_root,
     )
     if shard is not None:
         console.print(
@@ -52,7 +53,8 @@ def register(sub) -> None:
         epilog="Examples: visionbench bench (the review suite, quick) · "
         "visionbench bench --only family=classic_cnn,task=classification · "
         "visionbench bench --full --device cuda --seeds 3 · "
-        "visionbench bench --suite my_suite.yaml",
+        "visionbench bench --suite my_suite.yaml · "
+        "visionbench bench --suite standard --data-root /data --only data=CIFAR-10",
     )
     p.add_argument(
         "--suite",
@@ -64,10 +66,20 @@ def register(sub) -> None:
     mode.add_argument(
         "--quick",
         action="store_true",
-        default=True,
-        help="configs sized for 2 CPU cores, with per-job time budgets (default)",
+        help="configs sized for 2 CPU cores, with per-job time budgets (default, except for "
+        "the standard suite)",
     )
-    mode.add_argument("--full", action="store_true", help="the models' full recipes, for a GPU")
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="the models' full recipes, for a GPU (the standard suite's default)",
+    )
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="standard suite: the folder holding the review's data sets under their usual "
+        "names (MNIST/, cifar-10-batches-py/, VOCdevkit/, Set5/, ...); absent ones are skipped",
+    )
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument(
         "--only", help="filter: family=...,task=...,model=...,data=... ('|' separates alternatives)"

@@ -159,7 +159,13 @@ def cmd_protocol(args: argparse.Namespace, cfg: TrainConfig) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    metrics = api.evaluate(args.run_dir, device=args.device, bootstrap=args.bootstrap)
+    metrics = api.evaluate(
+        args.run_dir,
+        device=args.device,
+        bootstrap=args.bootstrap,
+        data=args.data,
+        data_options=parse_kv(args.data_option, "--data-option"),
+    )
     run = RunDir.open(args.run_dir)
     saved = run.read_json(run.metrics)
     if args.json:
@@ -178,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for k, v in metrics.items()
     ]
     columns = ["metric", "value", "saved"] + (["95% CI"] if intervals else [])
-    title = f"re-evaluated {args.run_dir} (test split)"
+    title = f"re-evaluated {args.run_dir} " + (f"on {args.data}" if args.data else "(test split)")
     if intervals:
         title += f"; percentile bootstrap, {args.bootstrap} resamples, seed 0"
     print_table(rows, columns, title=title)
@@ -222,8 +228,21 @@ def register(sub) -> None:
     e.add_argument("--seeds", type=int, metavar="N", help="N runs with seeds SEED..SEED+N-1")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="reload a run's weights and recompute its test metrics")
+    p = sub.add_parser(
+        "eval",
+        help="reload a run's weights and recompute its test metrics (or score another data set)",
+        epilog="Cross-dataset: visionbench eval RUN --data imagenet-r:DIR (an ImageNet run on "
+        "ImageNet-R's 200 classes) · --data cifar10.1:DIR · --data sr-pairs:Set14 "
+        "(any SR or denoising run on any image folder)",
+    )
     p.add_argument("run_dir")
+    p.add_argument(
+        "--data",
+        metavar="NAME:PATH",
+        help="score on another data set with a compatible label space (evaluation sets are "
+        "scored whole; 'saved' then shows the run's own test metrics)",
+    )
+    p.add_argument("--data-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.add_argument(

@@ -51,6 +51,8 @@ class DatasetSpec:
     license: str = ""
     citation: str = ""
     how_to_point: str = ""
+    # the loader takes `all_test=True`: every image becomes test (cross-dataset evaluation)
+    all_test: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)

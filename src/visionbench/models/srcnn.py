@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from ..data.imresize import imresize
 from .registry import Recipe, register_model
 
 
 def bicubic_up(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Upsample by an integer factor exactly as the restoration task's bicubic baseline does."""
+    """Upsample by an integer factor as the SR papers do (MATLAB bicubic, unclamped), so the
+    restoration task's bicubic baseline is exactly this clamped to [0, 1]."""
     if scale == 1:
         return x
-    h, w = x.shape[-2:]
-    return F.interpolate(x, size=(h * scale, w * scale), mode="bicubic", align_corners=False)
+    return imresize(x, float(scale))
 
 
 class SRCNN(nn.Module):

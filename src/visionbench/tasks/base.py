@@ -114,6 +114,11 @@ class Task(ABC):
         return self.state
 
     # data and model -------------------------------------------------------------------------
+    def eval_data_options(self, info: DataInfo) -> dict:
+        """Data options that make another data set fit this run (cross-dataset `eval --data`):
+        e.g. the input size; a reader that does not take one ignores it."""
+        return {}
+
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
         """Learn the state from the training split and adapt the data to the model; keep
         `bundle.info`. A state already loaded (eval of a finished run) is kept, not relearned."""

@@ -133,6 +133,10 @@ class Classification(Task):
             self.state = ClassificationState(input_size=size, mean=mean, std=std)
         return bundle
 
+    def eval_data_options(self, info: DataInfo) -> dict:
+        """Another set's images at the size and channel count the model was built for."""
+        return {"img_size": self.require_state().input_size[0], "channels": info.in_chans}
+
     def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:
         from ..models.registry import create_model
 

@@ -16,11 +16,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import imresize
+from ..data.formats.common import single_channel_file
 from ..engine import distributed
 from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
-from ..metrics.image import crop_border, psnr, rgb_to_y, ssim
+from ..metrics.image import crop_border, luma, psnr, ssim
 from . import augment, compression, inpainting
 from .base import Task, TaskState, register_task
 
@@ -48,17 +50,13 @@ def parse_degradation(text: str) -> tuple[str, float | str]:
 
 
 def downscale(img: torch.Tensor, scale: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    return F.interpolate(img, size=(h // scale, w // scale), mode="bicubic", antialias=True).clamp(
-        0, 1
-    )
+    """The SR papers' low-resolution input: MATLAB bicubic (a = -0.5, antialiased), 8-bit."""
+    return imresize.downscale(img, scale)
 
 
 def upscale(img: torch.Tensor, scale: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    return F.interpolate(
-        img, size=(h * scale, w * scale), mode="bicubic", align_corners=False
-    ).clamp(0, 1)
+    """The SR papers' bicubic baseline: MATLAB bicubic upscaling, 8-bit."""
+    return imresize.upscale(img, scale)
 
 
 VAL_CROP = 96  # validation during training scores a centre crop, so diffusion stays affordable
@@ -84,7 +82,8 @@ class RestorationState(TaskState):
 
 class RestorationEvaluator(Evaluator):
     """Per-image scores of the model and the baseline; metrics are means over images (PSNR is
-    never pooled over the data set). Batches are single (degraded, clean) pairs."""
+    never pooled over the data set). Batches are single (degraded, clean[, gray]) pairs; `gray`
+    says the clean image's file has one channel (its Y is itself, as MATLAB's scripts score it)."""
 
     def __init__(self, task: Restoration):
         self.task = task
@@ -93,7 +92,7 @@ class RestorationEvaluator(Evaluator):
         self.rows: list[dict[str, float]] = []
 
     def infer(self, model, batch):
-        degraded, clean = batch
+        degraded, clean = batch[:2]
         device = next(iter(unwrap(model).parameters())).device
         t, m = self.task, unwrap(model)
         out = {"restored": t.restore(model, degraded.to(device)).cpu()}
@@ -105,10 +104,11 @@ class RestorationEvaluator(Evaluator):
         return out
 
     def update(self, batch, outputs) -> None:
-        degraded, clean = batch
+        degraded, clean = batch[:2]
+        gray = bool(batch[2]) if len(batch) > 2 else False
         t = self.task
-        mine = t.scores(outputs["restored"], clean, degraded)
-        base = t.scores(t.baseline_output(degraded), clean, degraded)
+        mine = t.scores(outputs["restored"], clean, degraded, gray)
+        base = t.scores(t.baseline_output(degraded), clean, degraded, gray)
         if "coded" in outputs:
             mine |= {
                 "bpp": outputs["bpp"],
@@ -162,6 +162,10 @@ class Restoration(Task):
         value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
         self.state = RestorationState(degradation=f"{self.kind}:{value[self.kind]}")
         return bundle
+
+    def eval_data_options(self, info) -> dict:
+        """SR pairs at the run's scale (their LR files are read at that scale)."""
+        return {"scale": self.scale} if self.kind == "sr" else {}
 
     def model_kwargs(self, spec) -> dict:
         kw = super().model_kwargs(spec)
@@ -278,8 +282,14 @@ class Restoration(Task):
         return inpainting.mean_fill(degraded[:, :c], degraded[:, c:])
 
     def test_pairs(self, dataset, purpose: str = "test"):
-        """(degraded, clean) for each test image; the noise or mask of image i is seeded by i alone."""
+        """(degraded, clean, gray) for each test image; the noise or mask of image i is seeded by
+        i alone. Super-resolution tests as the papers do: the set's own LR images when it ships
+        them (SR pairs), else MATLAB-compatible bicubic downscaling (`data.imresize`)."""
         for i in range(len(dataset)):
+            gray = single_channel_file(dataset, i)
+            if self.kind == "sr" and purpose != "val":
+                yield (*imresize.sr_pair(dataset, i, self.scale), gray)
+                continue
             clean = dataset[i][None]
             if purpose == "val":  # per-epoch validation: a cheap crop
                 clean = centre_crop(clean, VAL_CROP)
@@ -287,10 +297,10 @@ class Restoration(Task):
                 h, w = clean.shape[-2:]
                 clean = clean[..., : h - h % self.scale, : w - w % self.scale]
             g = torch.Generator().manual_seed(1_000_003 + i)
-            yield self.degrade(clean, g, test=True), clean
+            yield self.degrade(clean, g, test=True), clean, gray
 
     def eval_batches(self, dataset, device, purpose: str = "test"):
-        """One (degraded, clean) image pair at a time: test images differ in size."""
+        """One (degraded, clean, gray) image pair at a time: test images differ in size."""
         return self.test_pairs(dataset, purpose)
 
     def images_of(self, batch) -> torch.Tensor:
@@ -300,12 +310,14 @@ class Restoration(Task):
         g = torch.Generator().manual_seed(1_000_003)
         return self.degrade(images, g, test=True), images
 
-    def scores(self, out: torch.Tensor, clean: torch.Tensor, degraded=None) -> dict[str, float]:
+    def scores(
+        self, out: torch.Tensor, clean: torch.Tensor, degraded=None, gray: bool = False
+    ) -> dict[str, float]:
         crop = self.scale if self.kind == "sr" else 0
         o, c = crop_border(out, crop), crop_border(clean, crop)
         s = {"psnr": float(psnr(o, c)[0]), "ssim": float(ssim(o, c)[0])}
         if o.shape[1] == 3:
-            oy, cy = rgb_to_y(o), rgb_to_y(c)
+            oy, cy = luma(o, gray), luma(c, gray)
             s |= {"psnr_y": float(psnr(oy, cy)[0]), "ssim_y": float(ssim(oy, cy)[0])}
         if self.kind == "inpaint":
             s |= inpainting.masked_scores(out, clean, degraded[:, clean.shape[1] :])
@@ -333,7 +345,7 @@ class Restoration(Task):
         from ..viz.plots import triptych_png
 
         rows = []
-        for i, (degraded, clean) in enumerate(self.test_pairs(bundle.test)):
+        for i, (degraded, clean, _) in enumerate(self.test_pairs(bundle.test)):
             if i >= 3:
                 break
             with torch.no_grad():
@@ -355,7 +367,7 @@ class Restoration(Task):
         points = []
         for bits in (2, 3, 4, 6, 8):
             rates, scores = [], []
-            for degraded, clean in self.test_pairs(dataset):
+            for degraded, clean, _ in self.test_pairs(dataset):
                 h, w = degraded.shape[-2:]
                 out, rate = compression.code_at(m, self.pad_to(degraded, m).to(device), bits)
                 out = self.composite(out.float().cpu()[..., :h, :w], degraded).clamp(0, 1)

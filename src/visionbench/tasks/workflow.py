@@ -172,8 +172,16 @@ def _clean(metrics: dict) -> dict:
     }
 
 
-def evaluate(run_dir: str | Path, device: str = "cpu", bootstrap: int = 0) -> dict:
-    """Reload a run's weights and recompute its test metrics on the same split.
+def evaluate(
+    run_dir: str | Path,
+    device: str = "cpu",
+    bootstrap: int = 0,
+    data: str | None = None,
+    data_options: dict | None = None,
+) -> dict:
+    """Reload a run's weights and recompute its test metrics on the same split, or, with
+    `data='NAME:PATH'`, on another data set with a compatible label space (cross-dataset
+    evaluation: every image of an evaluation set, outputs narrowed to its classes).
 
     With `bootstrap=N`, each metric that is a mean over test samples (accuracy, per-image PSNR
     and SSIM, ...) also gets a seeded 95% percentile-bootstrap interval from N resamples, under
@@ -181,7 +189,14 @@ def evaluate(run_dir: str | Path, device: str = "cpu", bootstrap: int = 0) -> di
     """
     run, cfg, task, model, info = load_run(run_dir)
     dev = resolve_device(device)
-    bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
+    if data:
+        from ..data.labelspace import compatible_model, load_eval_set
+
+        defaults = task.eval_data_options(info)
+        bundle = load_eval_set(data, cfg.task, defaults, **(data_options or {}))
+        model = compatible_model(model, info.class_names, bundle.info.class_names, data)
+    else:
+        bundle = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
     bundle = task.prepare(bundle, MODELS.get(cfg.model))  # the loaded state is kept
     model = model.to(dev)
     with torch.no_grad():

@@ -10,6 +10,7 @@ from ...errors import DataError
 from . import (  # noqa: F401  (importing registers the loaders)
     celeba,
     cifar,
+    cifar101,
     cityscapes,
     coco,
     idx,

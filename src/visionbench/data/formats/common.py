@@ -82,7 +82,29 @@ def fit_square(im: Image.Image, size: int, resample: int = Image.BICUBIC) -> Ima
     return im.crop((left, top, left + size, top + size))
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def decode_jpeg(path: Path, channels: int) -> torch.Tensor | None:
+    """A JPEG through torchvision.io (libjpeg-turbo): 2.4x Pillow's images/s on this machine's
+    64 px Tiny ImageNet-style files, same pixels (benchmarks/pipeline.py). RGB only (its gray
+    conversion rounds differently from Pillow's). None when it cannot (CMYK, a damaged file):
+    the Pillow path then decodes it or names the fault."""
+    from torchvision.io import ImageReadMode, read_file
+    from torchvision.io import decode_jpeg as tv_decode
+
+    try:
+        return tv_decode(read_file(str(path)), mode=ImageReadMode.RGB).float().div_(255.0)
+    except (RuntimeError, ValueError, OSError):
+        return None
+
+
 def read_image(path: Path, channels: int = 3, size: int | None = None) -> torch.Tensor:
+    """An image file as float [C,H,W] in [0,1]; resized and centre-cropped to `size` if given."""
+    if channels == 3 and Path(path).suffix.lower() in JPEG_SUFFIXES:
+        t = decode_jpeg(path, channels)
+        if t is not None and (size is None or tuple(t.shape[-2:]) == (size, size)):
+            return t
     im = open_image(path, channels_mode(channels))
     return to_tensor(fit_square(im, size) if size else im)
 
@@ -378,6 +400,23 @@ class CleanImageSet(ImageListSet):
     def __getitem__(self, i):
         return read_image(self.paths[i], self.channels)
 
+    def is_gray(self, i: int) -> bool:
+        """Whether image i's file has a single channel (SR papers score it without YCbCr)."""
+        return image_header(self.paths[i])[1] in SINGLE_CHANNEL_MODES
+
+    def lr_image(self, i: int) -> torch.Tensor | None:
+        """The low-resolution image shipped with image i (SR pairs), or None."""
+        return read_image(self.lr_paths[i], self.channels) if self.lr_paths else None
+
+
+SINGLE_CHANNEL_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def single_channel_file(dataset, i: int) -> bool:
+    """Whether test image i of a restoration set was a one-channel file (False for in-memory
+    sets, which have no files)."""
+    return isinstance(dataset, CleanImageSet) and dataset.is_gray(i)
+
 
 def restoration_bundle(
     name: str,
@@ -389,21 +428,26 @@ def restoration_bundle(
     patches_per_image: int = 64,
     split_seed: int = 0,
     lr: dict[str, list[Path]] | None = None,
+    eval_only: bool = False,
 ) -> DataBundle:
-    """Restoration: random clean patches of the train images; whole images for val and test."""
+    """Restoration: random clean patches of the train images; whole images for val and test.
+    `eval_only`: test images alone (val is the test set, train is empty)."""
     from ..embedded import random_patches
 
-    for part in ("train", "val", "test"):
+    for part in ("test",) if eval_only else ("train", "val", "test"):
         if not splits.get(part):
             raise DataError(f"{name}: no {part} images (need at least one image per split)")
-    train_imgs = [read_image(p, channels) for p in splits["train"]]
-    small = [p for p, t in zip(splits["train"], train_imgs) if min(t.shape[-2:]) < patch_size]
-    if small:
-        raise DataError(f"{small[0]}: image is smaller than patch_size={patch_size}")
-    train = TensorSet(random_patches(train_imgs, patches_per_image, patch_size, split_seed))
     lr = lr or {}
-    val = CleanImageSet(splits["val"], channels, lr.get("val"))
     test = CleanImageSet(splits["test"], channels, lr.get("test"))
+    if eval_only:
+        train, val = TensorSet(torch.empty(0, channels, patch_size, patch_size)), test
+    else:
+        train_imgs = [read_image(p, channels) for p in splits["train"]]
+        small = [p for p, t in zip(splits["train"], train_imgs) if min(t.shape[-2:]) < patch_size]
+        if small:
+            raise DataError(f"{small[0]}: image is smaller than patch_size={patch_size}")
+        train = TensorSet(random_patches(train_imgs, patches_per_image, patch_size, split_seed))
+        val = CleanImageSet(splits["val"], channels, lr.get("val"))
     info = DataInfo(
         name=name,
         task=task,

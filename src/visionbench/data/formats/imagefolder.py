@@ -101,12 +101,18 @@ def load_folders(
     channels: int = 3,
     preload: bool | None = None,
     numeric_classes: bool = False,
+    all_test: bool = False,
     **_,
 ) -> DataBundle:
     cat = catalog(root, name, numeric_classes=numeric_classes)
     cat.raise_if_problems()
     cat.channels = int(channels)
-    how = assign_splits(cat, split_seed)
+    if all_test:  # an evaluation set: score every image
+        for r in cat.records:
+            r.split = "test"
+        how = f"evaluation set: all {len(cat.records)} images are test"
+    else:
+        how = assign_splits(cat, split_seed)
     return classification_bundle(cat, name, task, how, img_size, preload)
 
 
@@ -118,6 +124,7 @@ def _register(name: str, description: str, citation: str, point: str, **fixed) -
         description=description,
         citation=citation,
         how_to_point=point,
+        all_test=True,
     )
     def loader(task: str, root: Path, split_seed: int = 0, **options) -> DataBundle:
         return load_folders(name, task, root, split_seed, **(fixed | options))

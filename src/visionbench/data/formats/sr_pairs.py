@@ -78,9 +78,12 @@ def folder_catalog(root: Path) -> Catalog:
     return cat
 
 
-def _bundle(name, task, cat: Catalog, split_seed, channels=3, **opts) -> DataBundle:
+def _bundle(name, task, cat: Catalog, split_seed, channels=3, all_test=False, **opts) -> DataBundle:
     cat.raise_if_problems()
-    if all(r.split for r in cat.records) and {r.split for r in cat.records} >= {"train", "test"}:
+    if all_test:  # an evaluation set: every image is test, nothing to train on
+        splits = {"train": [], "val": [], "test": [r.image for r in cat.records]}
+        how = f"evaluation set: all {len(cat.records)} images are test"
+    elif all(r.split for r in cat.records) and {r.split for r in cat.records} >= {"train", "test"}:
         splits = {s: [r.image for r in cat.split(s)] for s in ("train", "val", "test")}
         if not splits["val"]:
             splits["val"] = splits["test"][:1]
@@ -92,9 +95,19 @@ def _bundle(name, task, cat: Catalog, split_seed, channels=3, **opts) -> DataBun
         how = f"no official split: image-level holdout 70/10/20, seed {split_seed}"
     lr_of = {r.image: r.extra.get("lr") for r in cat.records}
     lr = {k: [lr_of[p] for p in v] for k, v in splits.items()} if any(lr_of.values()) else None
+    if lr:  # the run record says where the test inputs come from (SR papers use these)
+        how += f"; SR test inputs: the set's own LR images (x{cat.notes['scale']})"
     keep = {k: v for k, v in opts.items() if k in ("patch_size", "patches_per_image")}
     return restoration_bundle(
-        name, task, splits, how, int(channels), split_seed=split_seed, lr=lr, **keep
+        name,
+        task,
+        splits,
+        how,
+        int(channels),
+        split_seed=split_seed,
+        lr=lr,
+        eval_only=all_test,
+        **keep,
     )
 
 
@@ -105,6 +118,7 @@ def _bundle(name, task, cat: Catalog, split_seed, channels=3, **opts) -> DataBun
     description="paired super-resolution benchmark folders; HR images are the clean samples",
     citation="Bevilacqua et al. 2012 (Set5); Zeyde et al. 2010 (Set14); Huang et al. 2015",
     how_to_point="--data sr-pairs:DIR (DIR/image_SRF_2/img_001_SRF_2_HR.png); --data-option scale=S",
+    all_test=True,
 )
 def load_sr_pairs(task: str, root: Path, split_seed: int = 0, scale=None, **opts) -> DataBundle:
     return _bundle("sr-pairs", task, sr_catalog(root, scale), split_seed, **opts)
@@ -118,6 +132,7 @@ def load_sr_pairs(task: str, root: Path, split_seed: int = 0, scale=None, **opts
     "the task adds the noise",
     citation="Martin et al. 2001 (BSDS); Roth & Black 2005 (CBSD68 selection)",
     how_to_point="--data image-folder:DIR (DIR/*.png)",
+    all_test=True,
 )
 def load_image_folder(task: str, root: Path, split_seed: int = 0, **opts) -> DataBundle:
     return _bundle("image-folder", task, folder_catalog(root), split_seed, **opts)
