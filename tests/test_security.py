@@ -228,6 +228,17 @@ def test_two_benches_on_one_suite_folder_do_not_run_at_once(tmp_path):
         owner.wait()
 
 
+def test_shards_of_one_suite_lock_apart(tmp_path):
+    from visionbench.runs import FolderLock
+
+    with FolderLock(tmp_path, "suite", ".lock-shard1of2"):
+        with FolderLock(tmp_path, "suite", ".lock-shard2of2"):  # another shard: allowed
+            pass
+        owner = json.loads((tmp_path / ".lock-shard1of2").read_text())
+        assert owner["pid"] == os.getpid()
+    assert not list(tmp_path.glob(".lock*"))
+
+
 def test_train_on_a_finished_run_refuses_without_resume_or_force(done_run, tmp_path, capsys):
     before = (done_run / "metrics.json").read_bytes()
     rc = cli("train", "classification", "--model", "lenet5", "--data", "digits", "--epochs", "1",
