@@ -60,7 +60,7 @@ def test_a_hostile_checkpoint_is_refused_and_never_runs(tmp_path, old_torch_defa
     model, opt = _checkpoint(folder)
     real = torch.load(folder / "state.pt", weights_only=True)
     _hostile(folder / "state.pt", marker, real)
-    with pytest.raises(VisionbenchError, match=r"state\.pt: unsafe or corrupt"):
+    with pytest.raises(VisionbenchError, match=r"state\.pt holds Python objects"):
         load_checkpoint(folder, model, opt, [None], None)
     assert not marker.exists()
 
@@ -77,7 +77,7 @@ def test_a_hostile_checkpoint_stops_a_resumed_run(tmp_path, old_torch_default, c
     _hostile(run / "checkpoint" / "state.pt", marker, real)
     assert main([*argv, "--epochs", "2", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "state.pt: unsafe or corrupt" in err
+    assert len(err.splitlines()) == 1 and "state.pt holds Python objects" in err
     assert not marker.exists()
 
 
@@ -86,6 +86,6 @@ def test_hostile_inception_weights_are_refused_and_never_run(tmp_path, old_torch
 
     path, marker = tmp_path / "inception.pth", tmp_path / "pwned.txt"
     _hostile(path, marker, {"fc.weight": torch.zeros(1000, 2048)})
-    with pytest.raises(VisionbenchError, match=r"inception\.pth: unsafe or corrupt"):
+    with pytest.raises(VisionbenchError, match=r"inception\.pth holds Python objects"):
         InceptionFeatures(path)
     assert not marker.exists()

@@ -1,13 +1,18 @@
-"""The resolved configuration of one training run: every CLI option, loadable from YAML."""
+"""The resolved configuration of one training run: every CLI option, loadable from YAML.
+
+`check_options` is the one validator of these options, whichever way they enter (a CLI flag, a
+YAML file, a suite job, the Python API): types and ranges, one line naming the key and its source,
+before any data is loaded.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
 from .errors import VisionbenchError
+from .files import read_yaml, write_yaml
 
 
 @dataclass
@@ -19,6 +24,9 @@ class TrainConfig:
     split_seed: int = 0  # the data split; fixed across training seeds so runs share one test set
     out: str = "runs"
     run_dir: str = ""  # explicit run folder; default <out>/<task>/<model>__<data>__s<seed>
+    # the leaderboard group a suite files the run under (dataset plus protocol variant);
+    # default: the dataset's name
+    setting: str = ""
     # training; None means "the model's recipe for this data scale"
     epochs: int | None = None
     batch_size: int | None = None
@@ -32,6 +40,7 @@ class TrainConfig:
     # data efficiency: train on a stratified, seeded share of the training split (val/test kept)
     train_fraction: float | None = None
     resume: bool = False
+    force: bool = False  # replace a finished run in the same folder
     # hardware
     device: str = "cpu"
     precision: str = "fp32"  # fp32 | bf16 | fp16
@@ -55,29 +64,114 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
-        unknown = set(d) - cls.field_names()
-        if unknown:
-            raise VisionbenchError(f"unknown option(s) in {source}: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return cls(**check_options(d, source))
+
+    def validate(self, source: str = "TrainConfig") -> TrainConfig:
+        """Self, after checking every field; raises one line naming the field and `source`."""
+        check_options(self.to_dict(), source)
+        return self
+
+
+# (kind, lowest, lowest allowed itself?, highest) per option; kinds: int, float, str, bool, dict
+_INT, _FLOAT, _STR, _BOOL, _DICT = (
+    "an integer",
+    "a number",
+    "a string",
+    "true or false",
+    "a mapping",
+)
+RULES: dict[str, tuple] = {
+    "task": (_STR,),
+    "model": (_STR,),
+    "data": (_STR,),
+    "seed": (_INT, 0, True),
+    "split_seed": (_INT, 0, True),
+    "out": (_STR,),
+    "run_dir": (_STR,),
+    "setting": (_STR,),
+    "epochs": (_INT, 1, True),
+    "batch_size": (_INT, 1, True),
+    "lr": (_FLOAT, 0, False),
+    "optimizer": (_STR, ("adamw", "adam", "sgd")),
+    "schedule": (_STR, ("cosine", "onecycle", "constant")),
+    "weight_decay": (_FLOAT, 0, True),
+    "augment": (_STR, ("none", "shift", "flip_crop", "flip", "hflip")),
+    "time_budget": (_FLOAT, 0, False),
+    "patience": (_INT, 1, True),
+    "train_fraction": (_FLOAT, 0, False, 1),
+    "resume": (_BOOL,),
+    "force": (_BOOL,),
+    "device": (_STR,),
+    "precision": (_STR, ("fp32", "bf16", "fp16")),
+    "channels_last": (_BOOL,),
+    "compile": (_BOOL,),
+    "workers": (_INT, 0, True),
+    "threads": (_INT, 1, True),
+    "img_size": (_INT, 1, True),
+    "model_kwargs": (_DICT,),
+    "task_options": (_DICT,),
+    "data_options": (_DICT,),
+    "quiet": (_BOOL,),
+}
+OPTIONAL = {"epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment"}
+OPTIONAL |= {"time_budget", "patience", "train_fraction", "threads", "img_size"}
+
+
+def _is(kind: str, v) -> bool:
+    if kind == _INT:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == _FLOAT:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if kind == _STR:
+        return isinstance(v, str)
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    return isinstance(v, dict) and all(isinstance(k, str) for k in v)
+
+
+def _problem(key: str, v) -> str | None:
+    kind, *rest = RULES[key]
+    if v is None and key in OPTIONAL:
+        return None
+    if not _is(kind, v):
+        return f"must be {kind}" + (" with text keys" if kind == _DICT else "")
+    if rest and isinstance(rest[0], tuple):
+        return None if v in rest[0] else f"must be one of {', '.join(rest[0])}"
+    if rest:
+        low, inclusive, *high = rest
+        if v < low or (v == low and not inclusive) or (high and v > high[0]):
+            rng = f">= {low}" if inclusive else f"> {low}"
+            return f"must be {rng}" + (f" and <= {high[0]}" if high else "")
+    return None
+
+
+def check_options(d: dict, source: str = "config", flags: bool = False) -> dict:
+    """`d` (option -> value) with floats given as integers made floats; raises on the first
+    unknown key, wrong type or value out of range, naming the key and `source`. `flags`: the
+    options came from the command line, so they are named as flags (--batch-size)."""
+    if not isinstance(d, dict):
+        raise VisionbenchError(f"{source} must be a mapping of option: value")
+    unknown = set(d) - set(RULES)
+    if unknown:
+        raise VisionbenchError(f"unknown option(s) in {source}: {', '.join(sorted(unknown))}")
+    out = {}
+    for key, v in d.items():
+        problem = _problem(key, v)
+        if problem:
+            name = f"--{key.replace('_', '-')}" if flags else f"'{key}'"
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            raise VisionbenchError(f"{source}: {name} {problem}, got {shown}")
+        out[key] = float(v) if RULES[key][0] == _FLOAT and v is not None else v
+    return out
 
 
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, failing with the file name and the reason."""
+    """Read a YAML mapping (a run folder means its config.yaml), failing with the file name."""
     p = Path(path)
     if p.is_dir() and (p / "config.yaml").exists():
         p = p / "config.yaml"
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise VisionbenchError(f"cannot read config {p}: {e.strerror or e}") from None
-    try:
-        d = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise VisionbenchError(f"invalid YAML in {p}: {str(e).splitlines()[0]}") from None
-    if not isinstance(d, dict):
-        raise VisionbenchError(f"config {p} must be a mapping of option: value")
-    return d
+    return read_yaml(p)
 
 
 def save_yaml(d: dict, path: Path) -> None:
-    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    write_yaml(d, path)

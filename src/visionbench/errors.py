@@ -27,6 +27,11 @@ class UnknownNameError(VisionbenchError, KeyError):
         return self.args[0]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a scheduler or container runtime sends): handled like Ctrl-C, so a run
+    records "interrupted" and releases its lock, then the process exits with 143."""
+
+
 class DataError(VisionbenchError):
     """Broken or unreadable data: the message names the file and the reason."""
 

@@ -10,12 +10,12 @@ mean, sample standard deviation and a 95% Student-t interval of every scalar tes
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from .config import TrainConfig
 from .errors import VisionbenchError
+from .files import write_json
 from .metrics.intervals import bootstrap_ci, t_interval  # noqa: F401  (the protocols' intervals)
 from .runs import default_run_dir
 
@@ -44,7 +44,7 @@ def summarize_runs(results: list, protocol: dict, path: Path) -> dict:
         "interval": "95% Student-t interval of the mean over runs (std with N-1)",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    write_json(path, summary, sort_keys=False)
     summary["summary_path"] = str(path)
     return summary
 

@@ -7,13 +7,14 @@ history.csv, samples/): the report measures, it never cites.
 from __future__ import annotations
 
 import base64
-import json
 import math
 import statistics
 from pathlib import Path
 
+from ..errors import VisionbenchError
 from ..families import FAMILIES
-from ..runs import RunDir
+from ..files import read_json_dict, write_json
+from ..runs import RunDir, read_record, run_folders
 from .report_challenges import (
     CHALLENGE_HOW,
     CHALLENGE_NOTE,
@@ -29,33 +30,59 @@ from .text import fmt
 
 # records ---------------------------------------------------------------------------------------
 def collect(suite_dir: Path) -> list[dict]:
-    """One record per run folder under the suite: what was run, its metrics, profile and status."""
+    """One record per run folder under the suite: what was run, its metrics, profile and status.
+
+    Each comes from the run's own record (runs.read_record), never from its folder name; a run
+    whose files are damaged is shown as failed with the reason."""
     records = []
-    for status_file in sorted(Path(suite_dir).glob("*/*/status.json")):
-        run = RunDir(status_file.parent)
-        meta = run.read_json(run.path / "run.json")
-        status = run.status()
-        data = meta.get("data") or {}
-        parts = run.path.name.split("__")
-        config = _config(run)
+    for folder in run_folders(suite_dir, "*/*/status.json"):
+        run = RunDir(folder)
+        try:
+            r = read_record(folder)
+        except VisionbenchError as e:
+            r = None
+            error = str(e)
+        base = {
+            "run_dir": str(run.path),
+            "run": f"{run.path.parent.name}/{run.path.name}",
+            "history": [],
+            "samples": [],
+        }
+        if r is None:
+            records.append(
+                base
+                | {
+                    "status": "failed",
+                    "error": error,
+                    "metrics": {},
+                    "profile": {},
+                    "challenges": {},
+                    "data": {},
+                    "higher_is_better": True,
+                    "also_shown": [],
+                    "baselines": {},
+                    "task": run.path.parent.name,
+                }
+            )
+            continue
+        config, status = r.config, r.status
         records.append(
-            {
-                "run_dir": str(run.path),
-                "run": f"{run.path.parent.name}/{run.path.name}",
-                "task": meta.get("task", run.path.parent.name),
-                "model": meta.get("model", parts[0]),
-                "family": meta.get("family") or _family_of(parts[0]),
-                "dataset": meta.get("dataset") or (parts[1] if len(parts) > 1 else ""),
-                "setting": parts[1] if len(parts) > 2 else meta.get("dataset"),
-                "protocol": data.get("split"),
-                "data": data,
-                "seed": meta.get("seed", config.get("seed")),
-                "ranking_metric": meta.get("ranking_metric"),
-                "higher_is_better": meta.get("higher_is_better", True),
-                "also_shown": meta.get("also_shown", []),
-                "baselines": meta.get("baselines", {}),
-                "metrics": run.read_json(run.metrics),
-                "profile": run.read_json(run.profile),
+            base
+            | {
+                "task": r.task,
+                "model": r.model,
+                "family": r.family or _family_of(r.model),
+                "dataset": r.dataset,
+                "setting": r.setting,
+                "protocol": r.data.get("split"),
+                "data": r.data,
+                "seed": r.seed,
+                "ranking_metric": r.ranking_metric,
+                "higher_is_better": r.higher_is_better,
+                "also_shown": r.meta.get("also_shown", []),
+                "baselines": r.meta.get("baselines", {}),
+                "metrics": r.metrics,
+                "profile": r.profile,
                 "status": status.get("status"),
                 "error": status.get("error"),
                 "train_seconds": status.get("train_seconds"),
@@ -66,26 +93,17 @@ def collect(suite_dir: Path) -> list[dict]:
                 "command": status.get("command"),
                 "history": run.read_history(),
                 "samples": sorted(str(p) for p in run.samples.glob("*.png")),
-                "challenges": run.read_json(run.challenges),
+                "challenges": r.challenges,
                 "train_fraction": config.get("train_fraction"),
             }
         )
     return records
 
 
-def _config(run: RunDir) -> dict:
-    import yaml
-
-    try:
-        return yaml.safe_load(run.config.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
-def _family_of(model: str) -> str | None:
+def _family_of(model: str | None) -> str | None:
     from ..models.registry import MODELS
 
-    return MODELS.get(model).family if model in MODELS else None
+    return MODELS.get(model).family if model and model in MODELS else None
 
 
 def public(record: dict) -> dict:
@@ -349,8 +367,8 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
 
 def _read(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return read_json_dict(path)
+    except VisionbenchError:
         return {}
 
 
@@ -358,9 +376,7 @@ def write_report(suite_dir: Path) -> Path:
     """Write results.json, report.md and report.html into the suite folder; returns the HTML."""
     suite_dir = Path(suite_dir)
     records = collect(suite_dir)
-    (suite_dir / "results.json").write_text(
-        json.dumps([public(r) for r in records], indent=2, default=str) + "\n"
-    )
+    write_json(suite_dir / "results.json", [public(r) for r in records], sort_keys=False)
     ctx = context(suite_dir, records)
     figs = figures(ctx["boards"], suite_dir / "figures")
     ctx["efficiency_png"] = efficiency_figure(ctx["efficiency"], suite_dir / "figures")
@@ -374,11 +390,11 @@ def write_report(suite_dir: Path) -> Path:
 
 
 def render_html(ctx: dict, figs: dict) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import Environment, PackageLoader
 
     env = Environment(
         loader=PackageLoader("visionbench.bench", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=True,  # the template is .html.j2: by-extension would miss it
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -8,17 +8,17 @@ so the whole suite fits the suite budget (10 minutes on 2 CPU cores by default).
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..config import TrainConfig, check_options
 from ..engine.progress import console
 from ..errors import VisionbenchError
-from ..runs import RunDir
+from ..files import write_json
+from ..runs import FolderLock, RunDir, path_under, read_record, safe_name
 from .shards import shard_meta_path, shard_of
 from .suites import Job, Suite, get_suite, quick_selection
 
@@ -53,18 +53,19 @@ def select(jobs: list[Job], only: dict[str, str] | None) -> list[Job]:
 
 
 def job_config(job: Job, suite_dir: Path, seed: int, quick: bool, device: str) -> TrainConfig:
-    over = job.overrides(quick)
-    unknown = set(over) - TrainConfig.field_names()
-    if unknown:
-        raise VisionbenchError(
-            f"job {job.key}: unknown option(s) {', '.join(sorted(unknown))} in its overrides"
-        )
+    over = check_options(job.overrides(quick), source=f"job {job.key}")
     cfg = TrainConfig(
         task=job.task, model=job.model, data=job.data, seed=seed, device=device, quiet=True
     )
-    cfg = dataclasses.replace(cfg, **over)
-    cfg.run_dir = str(suite_dir / job.task / job.run_name(seed))
+    cfg = dataclasses.replace(cfg, **over, setting=job.setting)
+    cfg.run_dir = str(job_dir(suite_dir, job, seed))
     return cfg
+
+
+def job_dir(suite_dir: Path, job: Job, seed: int) -> Path:
+    """SUITE/<task>/<run name>, refused if the job's names would leave the suite folder."""
+    safe_name(job.model, "model name")
+    return path_under(suite_dir, safe_name(job.task, "task"), job.run_name(seed))
 
 
 def train_command(cfg: TrainConfig) -> str:
@@ -171,11 +172,9 @@ def run_suite(
     metadata instead of the report (`visionbench report` merges the shards); returns the folder.
     `quick=None` takes the suite's own default mode (the standard suite: full recipes);
     `data_root` is the folder a suite over real data looks in.
+    One process runs a suite folder (or one shard of it) at a time: a lock, see runs.FolderLock.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ..environment import describe, resolve_device
-    from .report import write_report
+    from ..environment import resolve_device
 
     t_start = time.time()
     suite: Suite = get_suite(suite_name)
@@ -197,8 +196,26 @@ def run_suite(
     n_suite = len(jobs)
     if shard is not None:
         jobs = shard_of(jobs, shard)
-    suite_dir = Path(out) / suite.name
-    suite_dir.mkdir(parents=True, exist_ok=True)
+    suite_dir = path_under(out, safe_name(suite.name, "suite name"))
+    for job, seed in jobs:  # every job's options and folder checked before the first one runs
+        job_config(job, suite_dir, seed, quick, device)
+    lock = ".lock" if shard is None else f".lock-shard{shard[0]}of{shard[1]}"
+    with FolderLock(suite_dir, "suite", lock):  # one bench per suite folder (or shard) at a time
+        return _run_jobs(
+            suite, suite_dir, jobs, n_suite, notes, out, quick, device, seeds, force, budget,
+            profile, command, t_start, shard, data_root,
+        )  # fmt: skip
+
+
+def _run_jobs(
+    suite, suite_dir, jobs, n_suite, notes, out, quick, device, seeds, force, budget, profile,
+    command, t_start, shard, data_root,
+) -> Path:  # fmt: skip
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..environment import describe, resolve_device
+    from .report import write_report
+
     if budget is None and quick:
         budget = QUICK_SUITE_SECONDS * (len(jobs) / n_suite if shard else 1.0)
     threads = pick_threads() if quick else None
@@ -229,11 +246,7 @@ def run_suite(
         meta["shard"] = list(shard)
         meta_path = shard_meta_path(suite_dir, shard)
     _write_json(meta_path, meta)
-    todo = [
-        (j, s)
-        for j, s in jobs
-        if force or RunDir(suite_dir / j.task / j.run_name(s)).status().get("status") != "done"
-    ]
+    todo = [(j, s) for j, s in jobs if force or _status(RunDir(job_dir(suite_dir, j, s))) != "done"]
     shared = sum(1 for j, _ in todo if j.shares_budget)
     plan = Budget(budget if quick else None, shared, start=t_start)
     failed = 0
@@ -267,6 +280,7 @@ def run_suite(
             cfg.time_budget = plan.next(own) if job.shares_budget else own
             # an unfinished job continues from its last checkpoint instead of starting over
             cfg.resume = not force and (run.checkpoint / "state.pt").exists()
+            cfg.force = force or not cfg.resume  # the job is not done: an older try is replaced
             bar.update(overall, description=f"{label} (budget {cfg.time_budget or '-'} s)")
             t0 = time.time()
             train_s = None
@@ -290,9 +304,11 @@ def run_suite(
                 raise
             except Exception as e:  # a failed job is recorded and the suite goes on
                 failed += 1
-                run.create()
-                run.set_status("failed", error=f"{type(e).__name__}: {e}")
-                bar.console.print(f"{label}: [red]failed[/red]: {type(e).__name__}: {e}")
+                why = str(e) if isinstance(e, VisionbenchError) else f"{type(e).__name__}: {e}"
+                if not run.lock_file.exists():  # not another process's folder
+                    run.create()
+                    run.set_status("failed", error=why)
+                bar.console.print(f"{label}: [red]failed[/red]: {why}", highlight=False)
             if job.shares_budget:
                 plan.finished(time.time() - t0 - outside, train_s)
                 plan.outside(outside)
@@ -347,11 +363,16 @@ def _wants_challenges(run: RunDir) -> bool:
 
 
 def _config_value(run: RunDir, key: str):
-    import yaml
-
     try:
-        return (yaml.safe_load(run.config.read_text()) or {}).get(key)
-    except (OSError, yaml.YAMLError):
+        return read_record(run.path).config.get(key)
+    except VisionbenchError:
+        return None
+
+
+def _status(run: RunDir) -> str | None:
+    try:
+        return run.status().get("status")
+    except VisionbenchError:  # a damaged status.json: the job runs again
         return None
 
 
@@ -385,6 +406,4 @@ def _index(out: str | Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f"{path.name}.{time.time_ns()}.tmp")  # unique: shards share a folder
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_json(path, data, sort_keys=False)  # a unique temporary name: shards share a folder

@@ -1,7 +1,8 @@
 """An index of run folders in SQLite (standard library), so `runs ls` and `compare` need no walk.
 
 The run folders stay the truth: the index is rebuilt from them on every refresh and can be
-deleted at any time. It lives at <root>/index.sqlite.
+deleted at any time; an unreadable index is deleted and rebuilt. It lives at <root>/index.sqlite.
+A run folder whose files are damaged is reported (`skipped`) and left out, never fatal.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import VisionbenchError
-from ..runs import RunDir
+from ..runs import RunDir, read_record, run_folders
 
 COLUMNS = {
     "path": "TEXT PRIMARY KEY",  # relative to the root
@@ -20,6 +21,7 @@ COLUMNS = {
     "model": "TEXT",
     "family": "TEXT",
     "dataset": "TEXT",
+    "setting": "TEXT",
     "seed": "INTEGER",
     "status": "TEXT",
     "ranking_metric": "TEXT",
@@ -34,33 +36,29 @@ COLUMNS = {
 }
 
 
-def run_record(run: RunDir, root: Path) -> dict:
-    """One index row from a run folder's files."""
-    meta = run.read_json(run.path / "run.json")
-    status = run.status()
-    metrics = run.read_json(run.metrics)
-    profile = run.read_json(run.profile)
-    rel = run.path.relative_to(root)
-    key = meta.get("ranking_metric")
-    score = metrics.get(key) if key else None
+def run_record(run: RunDir | Path, root: Path) -> dict:
+    """One index row from a run folder's record (see runs.RunRecord)."""
+    r = read_record(run.path if isinstance(run, RunDir) else run)
+    rel = r.path.relative_to(root) if r.path.is_relative_to(root) else r.path
     return {
         "path": str(rel),
         "suite": rel.parts[0] if len(rel.parts) >= 3 else "",
-        "task": meta.get("task", run.path.parent.name),
-        "model": meta.get("model", run.path.name.split("__")[0]),
-        "family": meta.get("family"),
-        "dataset": meta.get("dataset"),
-        "seed": meta.get("seed"),
-        "status": status.get("status"),
-        "ranking_metric": key,
-        "score": score if isinstance(score, (int, float)) else None,
-        "params": profile.get("params"),
-        "flops": profile.get("flops"),
-        "latency_ms": (profile.get("latency_ms") or {}).get("median"),
-        "train_seconds": status.get("train_seconds"),
-        "updated": status.get("updated"),
-        "metrics": json.dumps(metrics),
-        "profile": json.dumps(profile),
+        "task": r.task,
+        "model": r.model,
+        "family": r.family,
+        "dataset": r.dataset,
+        "setting": r.setting,
+        "seed": r.seed,
+        "status": r.status.get("status"),
+        "ranking_metric": r.ranking_metric,
+        "score": r.score,
+        "params": r.profile.get("params"),
+        "flops": r.profile.get("flops"),
+        "latency_ms": (r.profile.get("latency_ms") or {}).get("median"),
+        "train_seconds": r.status.get("train_seconds"),
+        "updated": r.status.get("updated"),
+        "metrics": json.dumps(r.metrics),
+        "profile": json.dumps(r.profile),
     }
 
 
@@ -68,33 +66,62 @@ class RunStore:
     def __init__(self, root: str | Path = "runs"):
         self.root = Path(root)
         self.db = self.root / "index.sqlite"
+        self.skipped: list[str] = []  # "folder: reason" of run folders left out by refresh
+        self.rebuilt = False  # True when an unreadable index was replaced
 
-    def _connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def _open(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.db)
         con.row_factory = sqlite3.Row
+        have = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
+        if have and have != list(COLUMNS):  # written by another version: rebuilt from the runs
+            con.execute("DROP TABLE runs")
         cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS runs ({cols})")
         return con
 
+    def _connect(self) -> sqlite3.Connection:
+        """The index, created if missing and rebuilt (deleted, then refilled) if unreadable."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VisionbenchError(f"cannot create runs folder {self.root}: {e.strerror}") from None
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and not self.db.exists():
+                raise VisionbenchError(f"cannot write the runs index {self.db}: {e}") from None
+        try:  # not a database, or a damaged one: the run folders are the truth
+            self.db.unlink()
+            self.rebuilt = True
+            return self._open()
+        except (OSError, sqlite3.DatabaseError) as e:
+            raise VisionbenchError(f"cannot rebuild the runs index {self.db}: {e}") from None
+
     def refresh(self) -> int:
-        """Re-read every run folder under the root (status.json marks one); returns the count."""
+        """Re-read every run folder under the root; returns the count indexed. A folder whose
+        files cannot be read is listed in `self.skipped` as "folder: reason" and left out."""
         if not self.root.is_dir():
             raise VisionbenchError(f"runs folder not found: {self.root}")
-        rows = [
-            run_record(RunDir(p.parent), self.root)
-            for p in sorted(self.root.rglob("status.json"))
-            if (p.parent / "config.yaml").exists() or (p.parent / "run.json").exists()
-        ]
-        with self._connect() as con:
-            con.execute("DELETE FROM runs")
-            names = ", ".join(COLUMNS)
-            marks = ", ".join("?" for _ in COLUMNS)
-            con.executemany(
-                f"INSERT INTO runs ({names}) VALUES ({marks})",
-                [tuple(r[k] for k in COLUMNS) for r in rows],
-            )
-        con.close()
+        rows, self.skipped = [], []
+        for folder in run_folders(self.root):
+            try:
+                rows.append(run_record(folder, self.root))
+            except VisionbenchError as e:
+                self.skipped.append(f"{folder}: {e}")
+        con = self._connect()
+        try:
+            with con:
+                con.execute("DELETE FROM runs")
+                names = ", ".join(COLUMNS)
+                marks = ", ".join("?" for _ in COLUMNS)
+                con.executemany(
+                    f"INSERT INTO runs ({names}) VALUES ({marks})",
+                    [tuple(r[k] for k in COLUMNS) for r in rows],
+                )
+        except sqlite3.DatabaseError as e:
+            raise VisionbenchError(f"cannot write the runs index {self.db}: {e}") from None
+        finally:
+            con.close()
         return len(rows)
 
     def query(self, **filters) -> list[dict]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import VisionbenchError
 from ..registry import Registry
-from ..runs import slug
+from ..runs import run_name, safe_name
 
 # Options that only shorten or lengthen training: they apply to --quick only, so --full keeps the
 # model's recipe. Everything else (task/data/model options, image size) applies to both modes.
@@ -45,7 +45,7 @@ class Job:
         return f"{self.dataset}-{self.variant}" if self.variant else self.dataset
 
     def run_name(self, seed: int) -> str:
-        return f"{self.model}__{slug(self.setting)}__s{seed}"
+        return run_name(self.model, self.setting, seed)
 
     @property
     def key(self) -> str:
@@ -259,8 +259,12 @@ def load_suite_file(path: str | Path) -> Suite:
         if not isinstance(row, dict) or "model" not in row or "task" not in row:
             raise VisionbenchError(f"suite file {path}: job {i + 1} needs 'task' and 'model'")
         row = dict(row)
+        for key in ("task", "model"):  # both become folder names
+            safe_name(row[key], f"suite file {path}: job {i + 1} {key}")
         jobs.append(job_from_overrides(row.pop("model"), row["task"], row))
-    return Suite(str(d.get("name") or Path(path).stem), str(d.get("description", "")), tuple(jobs))
+    name = d.get("name") or Path(path).stem
+    safe_name(name, f"suite file {path}: name")  # it becomes a folder under --out
+    return Suite(name, str(d.get("description", "")), tuple(jobs))
 
 
 def get_suite(name: str) -> Suite:

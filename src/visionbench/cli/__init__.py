@@ -6,10 +6,12 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from .._version import __version__
-from ..errors import VisionbenchError
+from ..errors import Terminated, VisionbenchError
 
 # Modules under visionbench.cli that add subcommands; a missing one is skipped, so a feature
 # branch can add its module and this line independently.
@@ -56,11 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    previous = _on_sigterm()
     try:
         return int(args.func(args) or 0)
     except VisionbenchError as e:
         print(f"visionbench: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Terminated:
+        print("visionbench: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("visionbench: interrupted", file=sys.stderr)
         return 130
@@ -76,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated("terminated by SIGTERM")
+
+
+def _on_sigterm():
+    """Turn SIGTERM into an exception (the main thread only can), so runs clean up; returns the
+    handler it replaced, or None when none was installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from ..bench.runner import QUICK_SUITE_SECONDS, run_suite
-from .common import console, parse_kv
+from .common import at_least, console, parse_kv
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def register(sub) -> None:
     p.add_argument(
         "--only", help="filter: family=...,task=...,model=...,data=... ('|' separates alternatives)"
     )
-    p.add_argument("--seeds", type=int, default=1, help="repeat each job with N seeds")
+    p.add_argument("--seeds", type=at_least(1), default=1, help="repeat each job with N seeds")
     p.add_argument(
         "--shard",
         metavar="I/N",
@@ -95,7 +95,7 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="rerun jobs that finished before")
     p.add_argument(
         "--budget",
-        type=float,
+        type=at_least(0, float, inclusive=False),
         metavar="SECONDS",
         help=f"quick mode: seconds the whole suite may take, shared among its jobs as training "
         f"time budgets (default {QUICK_SUITE_SECONDS:g})",

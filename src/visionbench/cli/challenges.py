@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import console, print_json, print_table
+from .common import at_least, console, print_json, print_table
 
 
 def _f(v, digits: int = 4) -> str:
@@ -131,7 +131,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument(
         "--max-images",
-        type=int,
+        type=at_least(1),
         default=None,
         help=f"test images analysed, a seeded subset above this (default {FULL.max_images}; "
         f"--quick {QUICK.max_images})",

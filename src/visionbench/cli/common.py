@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -25,6 +26,27 @@ def parse_kv(items: list[str] | None, what: str) -> dict:
         k, v = item.split("=", 1)
         out[k.strip()] = yaml.safe_load(v)
     return out
+
+
+def at_least(low: float, kind: type = int, inclusive: bool = True):
+    """An argparse `type` that refuses numbers below `low` (or equal, when not inclusive)."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {_kind(kind)}, got {text!r}") from None
+        if v != v or v < low or (v == low and not inclusive):  # v != v: NaN
+            sign = ">=" if inclusive else ">"
+            raise argparse.ArgumentTypeError(f"must be {_kind(kind)} {sign} {low:g}, got {text}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _kind(kind: type) -> str:
+    return "an integer" if kind is int else "a number"
 
 
 def fmt(v) -> str:

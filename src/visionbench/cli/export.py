@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import console, print_json
+from .common import at_least, console, print_json
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -35,6 +35,6 @@ def register(sub) -> None:
     p.add_argument("run_dir", help="a finished run folder")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
     p.add_argument("--output", help="where to write (default RUN_DIR/model.onnx)")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs for each latency")
+    p.add_argument("--repeats", type=at_least(1), default=30, help="timed runs for each latency")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VisionbenchError
-from .common import console, print_json, print_table
+from .common import at_least, console, print_json, print_table
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -168,7 +168,7 @@ def register(sub) -> None:
     i.add_argument("--test", required=True, help="image or folder to score")
     i.add_argument("--y-channel", action="store_true", help="score the BT.601 luma (SR papers)")
     i.add_argument(
-        "--crop", type=int, default=0, metavar="N", help="crop N border pixels (SR scale)"
+        "--crop", type=at_least(0), default=0, metavar="N", help="crop N border pixels (SR scale)"
     )
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_image)
@@ -178,7 +178,7 @@ def register(sub) -> None:
     )
     s.add_argument("--gt", required=True, help="folder (or file) of ground-truth label PNGs")
     s.add_argument("--pred", required=True, help="folder (or file) of predicted label PNGs")
-    s.add_argument("--num-classes", type=int, required=True)
+    s.add_argument("--num-classes", type=at_least(1), required=True)
     s.add_argument("--ignore-index", type=int, default=255)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_seg)

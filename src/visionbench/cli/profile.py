@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import console, print_json
+from .common import at_least, console, print_json
 
 
 def rows(p: dict) -> list[tuple[str, str]]:
@@ -95,9 +95,11 @@ def register(sub) -> None:
     p.add_argument("--model", help="registered model name (see: visionbench list models)")
     p.add_argument("--run", help="profile a run directory instead (writes its profile.json)")
     p.add_argument("--task", help="task to build the model for (default: its first task)")
-    p.add_argument("--img-size", type=int, help="input side length (default: the model's)")
-    p.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
-    p.add_argument("--batch", type=int, help="batch size for throughput (default 32 CPU, 256 GPU)")
+    p.add_argument("--img-size", type=at_least(1), help="input side length (default: the model's)")
+    p.add_argument("--in-chans", type=at_least(1), default=3, help="input channels (default 3)")
+    p.add_argument(
+        "--batch", type=at_least(1), help="batch size for throughput (default 32 CPU, 256 GPU)"
+    )
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--full", action="store_true", help="more repetitions (slower, steadier)")

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..bench.store import RunStore
 from .common import console, fmt, print_json, print_table
 
 
 def _store(args) -> RunStore:
+    """The index over --root, refreshed; damaged run folders are reported on stderr and left out."""
     store = RunStore(args.root)
     store.refresh()
+    if store.rebuilt:
+        print(f"visionbench: note: {store.db} was unreadable and was rebuilt", file=sys.stderr)
+    for line in store.skipped:  # one plain line each, never wrapped
+        print(f"visionbench: skipped {line}", file=sys.stderr)
     return store
 
 
@@ -35,12 +41,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def _flat(run_path) -> dict:
     from ..bench.store import run_record
-    from ..runs import RunDir
+    from ..runs import read_record
 
-    run = RunDir(run_path)
-    rec = run_record(run, run.path.parent)
-    rec["path"] = str(run.path)
-    rec["metrics"], rec["profile"] = run.read_json(run.metrics), run.read_json(run.profile)
+    r = read_record(run_path)
+    rec = run_record(r.path, r.path.parent)
+    rec["path"] = str(r.path)
+    rec["metrics"], rec["profile"] = r.metrics, r.profile
+    rec["error"], rec["command"] = r.status.get("error"), r.status.get("command")
     return rec
 
 
@@ -72,15 +79,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     rows, cols = comparison_rows([rec])
     print_table(rows, cols, title=str(path))
-    status = path / "status.json"
-    if status.exists():
-        import json
-
-        s = json.loads(status.read_text())
-        if s.get("error"):
-            console.print(f"[red]error:[/red] {s['error']}")
-        if s.get("command"):
-            console.print(f"command: {s['command']}")
+    if rec.get("error"):
+        console.print(f"[red]error:[/red] {rec['error']}")
+    if rec.get("command"):
+        console.print(f"command: {rec['command']}")
     return 0
 
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from .. import api
-from ..config import TrainConfig, load_yaml
+from ..config import TrainConfig, check_options, load_yaml
 from ..engine import distributed
-from ..errors import require_file
 from ..runs import RunDir
-from .common import console, parse_kv, print_json, print_table
+from ..weights import read_state_dict
+from .common import at_least, console, parse_kv, print_json, print_table
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -54,6 +54,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--resume", action="store_const", const=True, help="continue from the run's last checkpoint"
     )
+    g.add_argument(
+        "--force",
+        action="store_const",
+        const=True,
+        help="replace a finished run in the same folder (without it, train refuses)",
+    )
     h = p.add_argument_group("hardware")
     h.add_argument("--device", help="cpu | cuda | cuda:N | auto (default cpu)")
     h.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
@@ -89,19 +95,21 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The YAML file's options (checked, naming the file), then the flags (checked, named as
+    flags); the model options and weights files are checked by api.train before data loads."""
     values = load_yaml(args.config) if args.config else {}
     cfg = TrainConfig.from_dict(values, source=args.config or "config")
     names = TrainConfig.field_names()
-    for key, value in vars(args).items():
-        if key in names and value is not None:
-            setattr(cfg, key, value)
+    flags = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    for key, value in check_options(flags, "command line", flags=True).items():
+        setattr(cfg, key, value)
     cfg.model_kwargs = {**cfg.model_kwargs, **parse_kv(args.model_arg, "--model-arg")}
     cfg.task_options = {**cfg.task_options, **parse_kv(args.task_option, "--task-option")}
     cfg.data_options = {**cfg.data_options, **parse_kv(args.data_option, "--data-option")}
     if args.degradation:
         cfg.task_options["degradation"] = args.degradation
     if args.inception_weights:
-        require_file(args.inception_weights, "Inception-V3 weights file")
+        read_state_dict(args.inception_weights, "Inception-V3 weights file")
         cfg.task_options["inception_weights"] = args.inception_weights
     return cfg
 
@@ -223,9 +231,14 @@ def register(sub) -> None:
     add_train_options(p)
     e = p.add_argument_group("evaluation protocol (default: one run on the fixed-seed holdout)")
     e.add_argument(
-        "--cv", type=int, metavar="K", help="stratified K-fold cross-validation, one run per fold"
+        "--cv",
+        type=at_least(2),
+        metavar="K",
+        help="stratified K-fold cross-validation, one run per fold",
     )
-    e.add_argument("--seeds", type=int, metavar="N", help="N runs with seeds SEED..SEED+N-1")
+    e.add_argument(
+        "--seeds", type=at_least(2), metavar="N", help="N runs with seeds SEED..SEED+N-1"
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -247,7 +260,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=at_least(0),
         default=0,
         metavar="N",
         help="add 95%% bootstrap intervals (N resamples) to metrics that average over test samples",
@@ -269,6 +282,6 @@ def register(sub) -> None:
         "mask, an indexed PNG (default INPUT_mask.png); anomaly: the map (default "
         "INPUT_anomaly.png)",
     )
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=at_least(1), default=5)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)

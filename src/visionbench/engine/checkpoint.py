@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import VisionbenchError
+from ..weights import check_finite, read_state_dict, sha256_of
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -35,14 +36,22 @@ def save_weights(model: nn.Module, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
+def load_weights(model: nn.Module, path: Path, sha256: str | None = None) -> None:
+    """Load a safetensors file into the model: the digest (when the run recorded one) must
+    match, every value must be finite and every shape must fit, else one line naming the file."""
     if not Path(path).exists():
         raise VisionbenchError(f"weights not found: {path}")
+    if sha256 and sha256_of(path) != sha256:
+        raise VisionbenchError(
+            f"weights {path} changed since the run wrote them (sha256 differs from run.json)"
+        )
+    state = read_state_dict(path, "weights")
+    check_finite(state, path)
     try:
-        state = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types
-        raise VisionbenchError(f"cannot read weights {path}: {e}") from None
-    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
+        missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes that do not fit
+        first = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e))
+        raise VisionbenchError(f"weights {path} do not fit the model: {first[:200]}") from None
     if missing or unexpected:
         raise VisionbenchError(
             f"weights {path} do not fit the model: missing {list(missing)[:3]}, "
@@ -71,14 +80,8 @@ def load_checkpoint(folder: Path, model, optimizers, schedulers, scaler) -> dict
     """Restore everything saved by save_checkpoint; None when there is no checkpoint yet."""
     if not (folder / "state.pt").exists():
         return None
+    state = read_state_dict(folder / "state.pt", "checkpoint state")
     load_weights(model, folder / "last.safetensors")
-    try:  # weights_only: tensors, numbers and containers; a pickled object is refused, not run
-        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle.UnpicklingError for code, RuntimeError for a corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VisionbenchError(
-            f"cannot read checkpoint {folder / 'state.pt'}: unsafe or corrupt ({first[:200]})"
-        ) from None
     for o, s in zip(optimizers, state["optimizers"]):
         o.load_state_dict(s)
     for sch, s in zip(schedulers, state["schedulers"]):

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..cocofile import check_detections, check_gt
 from ..errors import VisionbenchError
+from ..files import read_json
 from .registry import register_metric
 
 COCO_NAMES = (
@@ -164,37 +165,27 @@ def _load_json(src, what: str):
         p = Path(src)
         if not p.is_file():
             raise VisionbenchError(f"{what} not found: {p}")
-        try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise VisionbenchError(f"invalid JSON in {p}: {e}") from None
+        return read_json(p)
     return src
 
 
-def coco_evaluate(gt, detections, iou_type: str = "bbox") -> dict[str, float]:
-    """The twelve COCO numbers for a ground-truth dict/file and a detection list/file."""
+def coco_evaluate(
+    gt, detections, iou_type: str = "bbox", empty_boxes_ok: bool = False
+) -> dict[str, float]:
+    """The twelve COCO numbers for a ground-truth dict/file and a detection list/file, both
+    validated first (cocofile). `empty_boxes_ok`: a model's zero-size boxes count (as misses)."""
     from faster_coco_eval import COCO, COCOeval_faster
 
     if iou_type not in ("bbox", "segm"):
         raise VisionbenchError(f"iou type must be bbox or segm, got '{iou_type}'")
+    gt_source = str(gt) if isinstance(gt, (str, Path)) else "ground truth"
+    dt_source = str(detections) if isinstance(detections, (str, Path)) else "detections"
     gt = _load_json(gt, "ground-truth file")
     dets = _load_json(detections, "detections file")
     if isinstance(dets, dict) and "annotations" in dets:
         dets = dets["annotations"]
-    if not isinstance(gt, dict) or not {"images", "annotations", "categories"} <= set(gt):
-        raise VisionbenchError(
-            "ground truth must be a COCO dict with images, annotations and categories"
-        )
-    if not isinstance(dets, list):
-        raise VisionbenchError("detections must be a list of COCO results")
-    key = "segmentation" if iou_type == "segm" else "bbox"
-    missing = next((d for d in dets if key not in d or "score" not in d), None)
-    if missing is not None:
-        raise VisionbenchError(f"a detection has no '{key}' or 'score' field: {missing}")
-    known = {im["id"] for im in gt["images"]}
-    stray = next((d["image_id"] for d in dets if d.get("image_id") not in known), None)
-    if stray is not None:
-        raise VisionbenchError(f"a detection refers to image_id {stray}, not in the ground truth")
+    check_gt(gt, gt_source)  # the COCO reader's validator: one format, one checker
+    check_detections(dets, gt, dt_source, iou_type, empty_ok=empty_boxes_ok)
     silent = contextlib.redirect_stdout(io.StringIO())
     with silent:
         # loadRes and evaluate add top-level keys to the dicts they are given (ignore, rle, id,
@@ -217,7 +208,7 @@ def coco_map(
 ) -> dict[str, float]:
     """COCO mAP of a detection task's per-image predictions and targets."""
     gt, dets = to_coco(predictions, targets, iou_type, num_classes)
-    return coco_evaluate(gt, dets, iou_type)
+    return coco_evaluate(gt, dets, iou_type, empty_boxes_ok=True)
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool = False) -> float:

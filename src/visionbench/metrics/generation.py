@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import VisionbenchError, require_file
+from ..weights import read_state_dict
 from .registry import register_metric
 
 
@@ -153,18 +154,7 @@ class InceptionFeatures(nn.Module):
 
         p = require_file(weights, "Inception-V3 weights")
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(p))
-        else:  # weights_only: a pickled object is refused, not run
-            try:
-                state = torch.load(p, map_location="cpu", weights_only=True)
-            except Exception as e:  # pickle.UnpicklingError for code, RuntimeError if corrupt
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise VisionbenchError(
-                    f"cannot read Inception weights {p}: unsafe or corrupt ({first[:200]})"
-                ) from None
+        state = read_state_dict(p, "Inception-V3 weights")
         try:
             net.load_state_dict(state, strict=False)
         except RuntimeError as e:

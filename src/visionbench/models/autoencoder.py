@@ -85,6 +85,7 @@ class ConvDenoisingAE(nn.Module):
             optimizer="adamw", lr=2e-3, weight_decay=0.0, epochs=10, batch_size=16, augment="flip"
         ),
     },
+    model_args=("width", "code"),
 )
 def dae(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
     return ConvDenoisingAE(

@@ -8,12 +8,13 @@ FlopCounterMode counter (attention included); the cache is a small JSON file und
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from ..errors import VisionbenchError
+from ..files import read_json_dict, write_json
 from .registry import MODELS, ModelSpec, create_model
 
 
@@ -54,8 +55,8 @@ def model_costs(names: list[str]) -> dict[str, dict]:
     """Costs for `names`, measuring (and caching) only those not measured before."""
     path, versions = cache_file(), _versions()
     try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
+        cache = read_json_dict(path)
+    except VisionbenchError:  # a damaged cache is measured again
         cache = {}
     if cache.get("versions") != versions:
         cache = {"versions": versions, "models": {}}
@@ -74,7 +75,7 @@ def model_costs(names: list[str]) -> dict[str, dict]:
     if changed:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cache, indent=1, sort_keys=True))
-        except OSError:
+            write_json(path, cache)
+        except (OSError, VisionbenchError):
             pass  # a read-only home only costs speed
     return out

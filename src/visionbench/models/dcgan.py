@@ -135,6 +135,7 @@ class DCGAN(nn.Module):
         ),
     },
     bench_jobs=({"data": "digits"},),
+    model_args=("z_dim", "width"),
 )
 def dcgan(task: str, in_chans: int = 1, img_size: int = 8, **kw) -> nn.Module:
     return DCGAN(in_chans, img_size, **{k: v for k, v in kw.items() if k in ("z_dim", "width")})

@@ -209,6 +209,7 @@ class SR3(nn.Module):
     },
     # The quick suite keeps the 60-epoch schedule its time budget was sized with.
     bench_jobs=({"data": "digits", "quick": {"epochs": 60}},),
+    model_args=("width", "mults", "steps"),
 )
 def ddpm(task: str, in_chans: int = 1, img_size: int = 8, **kw) -> nn.Module:
     return DDPM(
@@ -233,6 +234,7 @@ def ddpm(task: str, in_chans: int = 1, img_size: int = 8, **kw) -> nn.Module:
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
     ),
+    model_args=("scale", "width", "mults", "sample_steps", "res_scale"),
 )
 def sr3(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
     keep = ("scale", "width", "mults", "sample_steps", "res_scale")

@@ -88,6 +88,7 @@ _KW = ("scale", "width", "blocks", "res_scale", "bicubic_skip")
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
     ),
+    model_args=_KW,
 )
 def edsr(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
     return EDSR(in_chans=in_chans, **{k: v for k, v in kw.items() if k in _KW})

@@ -53,6 +53,9 @@ class ModelSpec:
     # Jobs of the review suite for this model: TrainConfig overrides, optionally with "task" and
     # "data" (default: one job per supported task on that task's embedded dataset).
     bench_jobs: tuple[dict, ...] = ()
+    # options a builder reads from `**kw` itself (beyond its named parameters), for
+    # check_model_kwargs; a builder that forwards `**kw` elsewhere needs none
+    model_args: tuple[str, ...] = ()
 
     def recipe(self, task: str, scale: str = "small") -> Recipe:
         for key in (f"{task}/{scale}", scale, f"{task}/small", "small"):
@@ -105,6 +108,50 @@ def register_model(
         return builder
 
     return wrap
+
+
+BUILDER_ARGS = ("task", "num_classes", "in_chans", "img_size")  # set by visionbench itself
+
+
+def check_model_kwargs(spec: ModelSpec, kwargs: dict, source: str = "--model-arg") -> None:
+    """Refuse options the model's builder would not use, from its signature: its own named
+    parameters and its declared `model_args` (what it picks out of `**kw`) are accepted; a `**kw`
+    it forwards whole (to timm or a module) accepts any name, and a wrong one then fails when the
+    model is built (see `build_with`); a `**_` swallows silently, so only named ones count."""
+    import inspect
+
+    params = inspect.signature(spec.builder).parameters.values()
+    named = {
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in BUILDER_ARGS
+    }
+    named |= set(spec.model_args)
+    forwards = not spec.model_args and any(
+        p.kind == p.VAR_KEYWORD and not p.name.startswith("_") for p in params
+    )
+    reserved = [k for k in kwargs if k in BUILDER_ARGS]
+    unknown = reserved or ([] if forwards else [k for k in kwargs if k not in named])
+    if unknown:
+        valid = ", ".join(sorted(named)) or "none"
+        raise VisionbenchError(
+            f"{source}: model '{spec.name}' takes no option {', '.join(map(repr, unknown))} "
+            f"(its options: {valid})"
+        )
+
+
+def build_with(spec: ModelSpec, build: Callable[[], nn.Module], kwargs: dict) -> nn.Module:
+    """Run `build`; a TypeError about a model option becomes one line naming the option."""
+    try:
+        return build()
+    except TypeError as e:
+        msg = str(e)
+        hit = next((k for k in kwargs if f"'{k}'" in msg), None)
+        if hit is None:
+            raise
+        raise VisionbenchError(
+            f"--model-arg {hit}: model '{spec.name}' does not accept it ({msg})"
+        ) from None
 
 
 def create_model(

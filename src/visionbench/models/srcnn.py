@@ -65,6 +65,7 @@ _KW = ("scale", "f1", "f2", "residual")
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
     ),
+    model_args=_KW,
 )
 def srcnn(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
     return SRCNN(in_chans=in_chans, **{k: v for k, v in kw.items() if k in _KW})

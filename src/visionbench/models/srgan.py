@@ -135,6 +135,7 @@ _KW = ("scale", "width", "growth", "blocks", "adv_weight")
         {"task_options": {"degradation": "sr:2"}},
         {"task_options": {"degradation": "noise:25"}},
     ),
+    model_args=_KW,
 )
 def srgan(task: str, in_chans: int = 3, img_size: int = 48, **kw) -> nn.Module:
     return SRGAN(in_chans=in_chans, **{k: v for k, v in kw.items() if k in _KW})

@@ -150,6 +150,7 @@ ANOMALY_JOB = {
         SEG_JOB,
         ANOMALY_JOB,
     ),
+    model_args=_KW,
 )
 def unet_attention(
     task: str, in_chans: int = 3, img_size: int = 48, num_classes: int = 10, **kw

@@ -8,6 +8,7 @@ analyses and the API all train and reload runs the same way; `visionbench.api` r
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 import time
@@ -25,8 +26,9 @@ from ..engine.checkpoint import load_weights
 from ..engine.trainer import Trainer, seed_everything
 from ..environment import describe, resolve_device
 from ..errors import VisionbenchError
-from ..models.registry import MODELS, ModelSpec, Recipe
+from ..models.registry import MODELS, ModelSpec, Recipe, build_with, check_model_kwargs
 from ..runs import RunDir, default_run_dir
+from ..weights import check_weight_options, read_state_dict, sha256_of
 from .base import TASKS, Task
 
 
@@ -76,8 +78,20 @@ def _setup_torch(cfg: TrainConfig, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def check_inputs(cfg: TrainConfig) -> ModelSpec:
+    """Everything that can be checked before data loads: options (config.check_options), names,
+    model options against the builder, and every weights file the run will read (`*_weights`
+    task options); one line naming the value at fault."""
+    cfg.validate()
+    spec = _check_names(cfg)
+    check_model_kwargs(spec, cfg.model_kwargs)
+    check_weight_options(cfg.task_options)
+    return spec
+
+
 def prepare_run(cfg: TrainConfig):
-    """Everything a run needs before the loop: spec, task, data, recipe and the model."""
+    """Everything a run needs before the loop: spec, task, data, recipe and the model
+    (`train` runs the full `check_inputs` first)."""
     spec = _check_names(cfg)
     device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device
     _setup_torch(cfg, device)
@@ -90,22 +104,37 @@ def prepare_run(cfg: TrainConfig):
     recipe = resolve_recipe(spec, task, bundle.info, cfg)
     task.set_recipe(recipe)
     torch.manual_seed(cfg.seed)
-    model = task.build_model(spec, bundle.info).to(device)
-    return spec, task, bundle, recipe, model, device
+    model = build_with(spec, lambda: task.build_model(spec, bundle.info), cfg.model_kwargs)
+    return spec, task, bundle, recipe, model.to(device), device
 
 
 def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
-    """Train one model on one dataset for one task; write and return its run directory."""
+    """Train one model on one dataset for one task; write and return its run directory.
+
+    Everything checkable is checked before a folder is made or data loaded; one process writes
+    a run folder at a time (runs.FolderLock); a finished run is only replaced with `force=True`
+    or continued with `resume=True`."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    spec, task, bundle, recipe, model, device = prepare_run(cfg)
+    check_inputs(cfg)
     run = RunDir(
         Path(cfg.run_dir)
         if cfg.run_dir
         else default_run_dir(cfg.out, cfg.task, cfg.model, cfg.data, cfg.seed)
     )
-    if not distributed.is_main():  # other DDP ranks only train; rank 0 writes and evaluates
-        Trainer(task, model, bundle, recipe, cfg, run, device).fit()
+    if distributed.env_world() > 1 and os.environ.get("RANK", "0") != "0":
+        spec, task, bundle, recipe, model, device = prepare_run(cfg)
+        Trainer(task, model, bundle, recipe, cfg, run, device).fit()  # other DDP ranks only train
         return RunResult(run.path, {}, {})
+    with run.lock():  # rank 0 writes and evaluates
+        run.check_can_train(resume=cfg.resume, force=cfg.force)
+        if cfg.resume and (run.checkpoint / "state.pt").exists():
+            read_state_dict(run.checkpoint / "state.pt", "checkpoint state")  # before the data
+        spec, task, bundle, recipe, model, device = prepare_run(cfg)
+        return _train_in(run, cfg, spec, task, bundle, recipe, model, device)
+
+
+def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, device):
+    """The rank-0 part of `train`, with the run folder's lock held."""
     if not cfg.resume and run.path.exists():
         shutil.rmtree(run.checkpoint, ignore_errors=True)  # a fresh run never continues an old one
     run.create()
@@ -113,33 +142,33 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         f: getattr(recipe, f)
         for f in ("epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment")
     }
-    saved["resume"] = False
+    saved["resume"] = saved["force"] = False
     save_yaml(saved, run.config)
     task.save_state(run.task_state)
-    run.write_json(
-        run.path / "run.json",
-        {
-            "task": cfg.task,
-            "model": cfg.model,
-            "family": spec.family,
-            "source": spec.source,
-            "dataset": bundle.info.name,
-            "data": bundle.info.to_dict(),
-            "recipe": recipe.to_dict(),
-            "seed": cfg.seed,
-            "world_size": distributed.world(),
-            "ranking_metric": task.ranking_metric,
-            "higher_is_better": task.higher_is_better,
-            # what a report shows beside the ranking metric, and each metric's baseline key
-            "also_shown": list(task.also_shown),
-            "baselines": dict(task.baselines),
-            # the command line when run from the CLI; otherwise the exact replay of config.yaml
-            "command": " ".join(["visionbench", *sys.argv[1:]])
-            if sys.argv and "visionbench" in sys.argv[0]
-            else f"visionbench train -c {run.config}",
-            "environment": describe(device),
-        },
-    )
+    meta = {
+        "task": cfg.task,
+        "model": cfg.model,
+        "family": spec.family,
+        "source": spec.source,
+        "dataset": bundle.info.name,
+        # the leaderboard group (a suite's dataset plus variant): stored, never parsed back
+        "setting": cfg.setting or bundle.info.name,
+        "data": bundle.info.to_dict(),
+        "recipe": recipe.to_dict(),
+        "seed": cfg.seed,
+        "world_size": distributed.world(),
+        "ranking_metric": task.ranking_metric,
+        "higher_is_better": task.higher_is_better,
+        # what a report shows beside the ranking metric, and each metric's baseline key
+        "also_shown": list(task.also_shown),
+        "baselines": dict(task.baselines),
+        # the command line when run from the CLI; otherwise the exact replay of config.yaml
+        "command": " ".join(["visionbench", *sys.argv[1:]])
+        if sys.argv and "visionbench" in sys.argv[0]
+        else f"visionbench train -c {run.config}",
+        "environment": describe(device),
+    }
+    run.write_json(run.meta_file, meta)
     started = time.time()
     run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
     try:
@@ -149,6 +178,11 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         model.eval()
         run.write_json(run.metrics, _clean(metrics))
         task.pictures(model, bundle, run.samples, device)
+        # pins the weights to the run: load_run refuses a file changed afterwards
+        run.write_json(run.meta_file, meta | {"weights_sha256": sha256_of(run.weights)})
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (cli.main raises errors.Terminated)
+        run.set_status("interrupted", error=str(e) or "interrupted")
+        raise
     except BaseException as e:
         run.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
@@ -245,7 +279,7 @@ def load_run(run_dir: str | Path):
         task.load_state(run.read_json(run.task_state), str(run.task_state))
     else:  # a run written before task_state.json kept its state among the task options
         task.load_state(dict(cfg.task_options), f"{run.config} (task_options)")
-    model = task.build_model(spec, info)
-    load_weights(model, run.weights)
+    model = build_with(spec, lambda: task.build_model(spec, info), cfg.model_kwargs)
+    load_weights(model, run.weights, sha256=meta.get("weights_sha256"))
     model.eval()
     return run, cfg, task, model, info

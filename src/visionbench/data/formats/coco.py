@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...cocofile import gt_problems
 from ...errors import DataError
 from ..registry import DataBundle, register_dataset
 from .annotated import DetectionSet, SemanticSet, annotated_bundle, semantic_from_instances
@@ -57,51 +58,49 @@ def read_json(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: unreadable JSON ({e})") from None
     if not isinstance(data, dict) or not all(
-        k in data for k in ("images", "annotations", "categories")
+        isinstance(data.get(k), list) for k in ("images", "annotations", "categories")
     ):
         raise DataError(
-            f"{path}: not a COCO instances file (needs images, annotations, categories)"
+            f"{path}: not a COCO instances file (needs lists images, annotations, categories)"
         )
     return data
 
 
 def parse(path: Path, split: str, cat: Catalog, categories: dict[int, str]) -> None:
-    """Append one record per image of a COCO JSON; problems go to the catalog."""
+    """Append one record per image of a COCO JSON; problems (cocofile's validator, shared with
+    `metrics coco`, plus boxes outside their image) go to the catalog and the entry is skipped."""
     data = read_json(path)
-    for c in data["categories"]:
-        categories.setdefault(int(c["id"]), str(c.get("name", c["id"])))
+    problems = gt_problems(data, need_sizes=True)
+    for _, _, reason in problems:
+        cat.problem(path, reason)
+    bad = {(section, i) for section, i, _ in problems}
+    for i, c in enumerate(data["categories"]):
+        if ("category", i) not in bad:
+            categories.setdefault(c["id"], str(c.get("name", c["id"])))
     stem = path.stem.removeprefix("instances_")
     folders = image_dir(path, stem)
     by_id: dict[int, Record] = {}
-    for im in data["images"]:
-        try:
-            iid, fname, w, h = int(im["id"]), im["file_name"], int(im["width"]), int(im["height"])
-        except (KeyError, TypeError, ValueError) as e:
-            cat.problem(path, f"image entry {im!r:.80} lacks id/file_name/width/height ({e})")
+    for i, im in enumerate(data["images"]):
+        fname = im.get("file_name") if isinstance(im, dict) else None
+        if ("image", i) in bad:
+            continue
+        if not isinstance(fname, str) or not fname:
+            cat.problem(path, f"image {im['id']} has no file_name")
             continue
         img = next((d / fname for d in folders if (d / fname).is_file()), folders[0] / fname)
-        rec = Record(split, img, size=(w, h), image_id=iid, boxes=np.zeros((0, 4)))
-        by_id[iid] = rec
+        rec = Record(split, img, size=(im["width"], im["height"]), image_id=im["id"])
+        rec.boxes = np.zeros((0, 4))
+        by_id[im["id"]] = rec
         cat.records.append(rec)
     boxes: dict[int, list] = {}
-    for a in data["annotations"]:
-        aid = a.get("id", "?")
-        try:
-            iid, cid = int(a["image_id"]), int(a["category_id"])
-            x, y, w, h = (float(v) for v in a["bbox"])
-        except (KeyError, TypeError, ValueError) as e:
-            cat.problem(path, f"annotation {aid} lacks image_id/category_id/bbox ({e})")
+    for i, a in enumerate(data["annotations"]):
+        if ("annotation", i) in bad or a["image_id"] not in by_id:
             continue
-        if iid not in by_id:
-            cat.problem(path, f"annotation {aid} refers to unknown image id {iid}")
-            continue
-        if cid not in categories:
-            cat.problem(path, f"annotation {aid} has unknown category id {cid}")
-            continue
-        rec = by_id[iid]
-        boxes.setdefault(iid, []).append([x, y, x + w, y + h])
-        rec.categories.append(cid)
-        rec.iscrowd.append(int(a.get("iscrowd", 0)))
+        x, y, w, h = (float(v) for v in a["bbox"])
+        rec = by_id[a["image_id"]]
+        boxes.setdefault(a["image_id"], []).append([x, y, x + w, y + h])
+        rec.categories.append(a["category_id"])
+        rec.iscrowd.append(int(a.get("iscrowd", 0)) if a.get("iscrowd") in (0, 1) else 0)
         rec.segmentations.append(a.get("segmentation"))
     for iid, b in boxes.items():
         by_id[iid].boxes = np.asarray(b, dtype=np.float64)
