@@ -14,14 +14,6 @@ from pathlib import Path
 
 from ..families import FAMILIES
 from ..runs import RunDir
-from .report_review import (
-    TABLE1_NOTE,
-    TABLE2_NOTE,
-    our_notes,
-    table1_markdown,
-    table2_markdown,
-    table2_rows,
-)
 from .report_challenges import (
     CHALLENGE_HOW,
     CHALLENGE_NOTE,
@@ -29,6 +21,14 @@ from .report_challenges import (
     challenges_markdown,
     efficiency_figure,
     efficiency_rows,
+)
+from .report_review import (
+    TABLE1_NOTE,
+    TABLE2_NOTE,
+    our_notes,
+    table1_markdown,
+    table2_markdown,
+    table2_rows,
 )
 from .text import fmt
 
