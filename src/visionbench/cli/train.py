@@ -81,11 +81,27 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "standard FID and IS beside the domain-feature ones. Nothing is downloaded.",
     )
     m.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="start from a local weights file (.safetensors, or a torch file read with "
+        "weights_only=True; timm checkpoints included); prints which tensors were loaded, "
+        "missing, unexpected or of another shape. Nothing is downloaded.",
+    )
+    m.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="passed to the model builder"
     )
     m.add_argument("--task-option", action="append", metavar="KEY=VALUE")
     m.add_argument("--data-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--quiet", action="store_const", const=True, help="no progress bar")
+    p.add_argument(
+        "--logger",
+        action="append",
+        choices=["tensorboard", "mlflow"],
+        metavar="NAME",
+        help="experiment tracker, repeatable: tensorboard (RUN/tensorboard) or mlflow (file "
+        "store RUN/mlruns); logs config, per-epoch metrics and lr, pictures, final metrics. "
+        "Needs the [tracking] extra. Default: none",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -98,6 +114,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     cfg.model_kwargs = {**cfg.model_kwargs, **parse_kv(args.model_arg, "--model-arg")}
     cfg.task_options = {**cfg.task_options, **parse_kv(args.task_option, "--task-option")}
     cfg.data_options = {**cfg.data_options, **parse_kv(args.data_option, "--data-option")}
+    if getattr(args, "logger", None):
+        cfg.loggers = list(dict.fromkeys(args.logger))
+    if getattr(args, "weights", None):
+        require_file(args.weights, "weights file")
     if args.degradation:
         cfg.task_options["degradation"] = args.degradation
     if args.inception_weights:

@@ -21,7 +21,9 @@ from ..config import TrainConfig, load_yaml, save_yaml
 from ..data.io import read_image
 from ..data.registry import DataInfo, load_dataset, subsample_train
 from ..engine import distributed
+from ..engine.callbacks import make_loggers
 from ..engine.checkpoint import load_weights
+from ..engine.pretrained import init_from_weights
 from ..engine.trainer import Trainer, seed_everything
 from ..environment import describe, resolve_device
 from ..errors import VisionbenchError
@@ -98,6 +100,7 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
     """Train one model on one dataset for one task; write and return its run directory."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
     spec, task, bundle, recipe, model, device = prepare_run(cfg)
+    init = start_from_weights(model, cfg)
     run = RunDir(
         Path(cfg.run_dir)
         if cfg.run_dir
@@ -138,20 +141,25 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
             if sys.argv and "visionbench" in sys.argv[0]
             else f"visionbench train -c {run.config}",
             "environment": describe(device),
+            "init_weights": init.to_dict() if init else None,
         },
     )
     started = time.time()
     run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
+    loggers = make_loggers(cfg.loggers, run, saved)
     try:
-        trainer = Trainer(task, model, bundle, recipe, cfg, run, device)
+        trainer = Trainer(task, model, bundle, recipe, cfg, run, device, callbacks=loggers)
         fit = trainer.fit()
         metrics = trainer.evaluate(bundle.test)  # compiled, autocast, data on the device
         model.eval()
         run.write_json(run.metrics, _clean(metrics))
         task.pictures(model, bundle, run.samples, device)
+        loggers.train_end(_clean(metrics), sorted(run.samples.glob("*.png")))
     except BaseException as e:
         run.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
+    finally:
+        loggers.close()
     run.set_status(
         "done",
         epochs=fit.epochs_done,
@@ -162,6 +170,16 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         stopped=fit.stopped,
     )
     return RunResult(run.path, _clean(metrics), run.status())
+
+
+def start_from_weights(model, cfg: TrainConfig):
+    """`--weights`: initialise the model from a local file and say what fitted (or None)."""
+    if not cfg.weights:
+        return None
+    report = init_from_weights(model, cfg.weights)
+    if distributed.is_main() and not cfg.quiet:
+        print(report.summary(), file=sys.stderr)
+    return report
 
 
 def _clean(metrics: dict) -> dict:
