@@ -22,6 +22,7 @@ from .report_challenges import (
     efficiency_figure,
     efficiency_rows,
 )
+from .report_interactive import board_dataset, board_id, interactive_data
 from .report_review import (
     TABLE1_NOTE,
     TABLE2_NOTE,
@@ -340,6 +341,9 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
         "families": family_rows(boards),
         "datasets": sorted(datasets.values(), key=lambda d: d["name"]),
         "table2": table2_rows(records),
+        "interactive": interactive_data(boards, FAMILIES),
+        "board_id": board_id,
+        "board_dataset": board_dataset,
         "table1_note": TABLE1_NOTE,
         "table2_note": TABLE2_NOTE,
         "our_notes": our_notes,
