@@ -31,7 +31,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
-    g.add_argument("--optimizer", choices=["adamw", "adam", "sgd"])
+    g.add_argument(
+        "--optimizer",
+        help="adamw | adam (beta1 0.5, the GAN recipe) | sgd (Nesterov), or any optimizer timm "
+        "lists (lamb, lion, adan, ...); default: the model's recipe",
+    )
     g.add_argument("--schedule", choices=["cosine", "onecycle", "constant"])
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--augment", choices=["none", "shift", "flip_crop", "flip", "hflip"])
