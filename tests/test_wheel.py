@@ -48,6 +48,7 @@ def test_wheel_runs_the_smoke_suite_from_a_fresh_venv(tmp_path):
         names = z.namelist()
         meta = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "visionbench/bench/templates/report.html.j2" in names
+    assert "visionbench/bench/templates/report.js" in names  # the interactive part
     assert not any(n.startswith("tests/") for n in names)
     for extra in ("onnx", "tracking", "dev"):
         assert f"Provides-Extra: {extra}" in meta
