@@ -4,7 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test lint format clean mutants
+.PHONY: bench test lint format clean mutants browser
+
+# The report's browser test needs Debian's chromium and chromium-driver. Installed here when
+# missing and apt can (root, or sudo without a password); otherwise that one test skips and says why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  echo "installing chromium and chromium-driver for the report's browser test"; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver ) >/dev/null 2>&1 \
+	    || echo "could not install chromium (no apt or no rights): the browser test will skip"; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +24,7 @@ $(STAMP): pyproject.toml
 bench: $(STAMP)
 	@$(BIN)/visionbench bench --suite review --quick --out runs
 
-test: $(STAMP)
+test: $(STAMP) browser
 	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest -p no:cacheprovider tests
 

@@ -65,8 +65,19 @@ def test_two_job_suite_report_matches_the_runs(tmp_path):
     classic = next(line for line in table1.splitlines() if line.startswith("| Classic CNN"))
     assert f"lenet5 accuracy {acc}" in classic
     vit = next(line for line in table1.splitlines() if line.startswith("| Vision Transformer"))
-    assert vit.endswith("no runs yet |")
-    # Table 2: the dataset sizes are the runs' own
+    assert "| no runs yet |" in vit
+    # ... beside the review's own cells, quoted, and our notes in their own column
+    assert (
+        "| “Vision Transformer (ViT)” | “Self-attention on image patches, no convolutions” |" in vit
+    )
+    assert "“Requires large data and compute”" in vit and "Strengths (ours):" in vit
+    # Table 2: the review's rows, and what stood in for them
+    table2 = md.split("## 2.")[1].split("## 3.")[0]
+    cifar = next(line for line in table2.splitlines() if line.startswith("| “CIFAR-10/100”"))
+    assert "embedded stand-in, not CIFAR-10/100: digits" in cifar
+    coco = next(line for line in table2.splitlines() if line.startswith("| “COCO”"))
+    assert "nothing in this suite" in coco
+    # ... and the dataset sizes are the runs' own
     sizes = lenet_sizes = json.loads((suite_dir / lenet["run"] / "run.json").read_text())
     lenet_sizes = sizes["data"]["sizes"]
     assert (
@@ -74,7 +85,8 @@ def test_two_job_suite_report_matches_the_runs(tmp_path):
         f"{lenet_sizes['test']} |" in md
     )
     # self-contained HTML: pictures inline, nothing fetched
-    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+    assert "data:image/png;base64," in html and "https://" not in html
+    assert "http://" not in html.replace('"http://www.w3.org/2000/svg"', "")  # a name, not a fetch
     # the index sees both runs
     rows = RunStore(tmp_path / "runs").query(suite="two")
     assert {r["model"] for r in rows} == {"lenet5", "dae"}

@@ -54,6 +54,9 @@ class TrainConfig:
     task_options: dict = field(default_factory=dict)  # e.g. {"degradation": "noise:25"}
     data_options: dict = field(default_factory=dict)
     quiet: bool = False
+    # a local weights file (safetensors, or torch read with weights_only) the model starts from
+    weights: str | None = None
+    loggers: list = field(default_factory=list)  # experiment trackers: tensorboard, mlflow
 
     def to_dict(self) -> dict:
         return asdict(self)

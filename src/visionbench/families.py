@@ -1,7 +1,9 @@
-"""The review's Table 1 as data: ten architecture families and what the review says of each.
+"""The ten architecture families of the review's Table 1, each tied to its row of that table.
 
-The report prints these claims beside measured columns, so every row must exist even before a
-model of the family is registered.
+`Family.review` is the review's own row, quoted (visionbench.review); the other text fields are
+our notes (what we mean by the family, the models we register under it), shown apart from the
+review's cells and marked as ours. Every row exists even before a model of the family is
+registered, so the report can show the review's claims beside "no runs yet".
 """
 
 from __future__ import annotations
@@ -9,21 +11,32 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .registry import Registry
+from .review import Table1Row, table1_row
 
 
 @dataclass(frozen=True)
 class Family:
     key: str
     name: str
-    characteristics: str
+    review_row: str  # the Architecture cell of the review's Table 1 row for this family
+    characteristics: str  # ours, from here to citation
     strengths: str
     limitations: str
     applications: str
     citation: str
     tasks: tuple[str, ...]
 
+    @property
+    def review(self) -> Table1Row:
+        """The review's own Table 1 row, quoted."""
+        return table1_row(self.review_row)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat: the review's cells as review_<column>, then our notes under their own names."""
+        d = {"key": self.key, "name": self.name}
+        d |= {f"review_{k}": v for k, v in asdict(self.review).items()}
+        d |= {k: v for k, v in asdict(self).items() if k not in d and k != "review_row"}
+        return d
 
 
 FAMILIES: Registry[Family] = Registry("family")
@@ -37,6 +50,7 @@ def _family(**kw) -> None:
 _family(
     key="classic_cnn",
     name="Classic CNN",
+    review_row="CNN (Classic)",
     characteristics="Few stacked convolution + pooling layers followed by fully connected layers "
     "(LeNet-5, AlexNet); local receptive fields and weight sharing.",
     strengths="Simple, few parameters, fast to train; strong on small, centred images.",
@@ -49,6 +63,7 @@ _family(
 _family(
     key="modern_cnn",
     name="Modern deep CNN",
+    review_row="CNN (Modern Deep Variants)",
     characteristics="Very deep convolutional networks with residual or dense connections and "
     "compound scaling (ResNet, DenseNet, EfficientNet).",
     strengths="State-of-the-art accuracy with good transfer; mature training recipes.",
@@ -61,6 +76,7 @@ _family(
 _family(
     key="mobile_cnn",
     name="Mobile CNN",
+    review_row="Mobile CNN (e.g., MobileNet-V4)",
     characteristics="Depthwise-separable and inverted-bottleneck blocks searched for latency on "
     "mobile hardware (MobileNetV4 universal inverted bottleneck).",
     strengths="Low latency, few FLOPs and parameters; runs on edge devices.",
@@ -72,6 +88,7 @@ _family(
 _family(
     key="classic_autoencoder",
     name="Classic autoencoder",
+    review_row="Autoencoder (Classic)",
     characteristics="Encoder-decoder trained to reconstruct its input through a bottleneck; the "
     "denoising variant reconstructs clean images from corrupted ones.",
     strengths="Unsupervised; learns compact representations; simple to train.",
@@ -83,6 +100,7 @@ _family(
 _family(
     key="modern_autoencoder",
     name="Modern autoencoder",
+    review_row="Autoencoder (Modern)",
     characteristics="Variational and attention-based encoder-decoders (VAE, U-shaped networks "
     "with transformer bottlenecks, masked autoencoders).",
     strengths="Probabilistic latent space; sharper reconstructions; strong pre-training.",
@@ -94,6 +112,7 @@ _family(
 _family(
     key="classic_gan",
     name="Classic GAN",
+    review_row="GAN (Classic)",
     characteristics="A generator and a discriminator trained adversarially (GAN, DCGAN).",
     strengths="Sharp, realistic samples; fast one-pass sampling.",
     limitations="Unstable training, mode collapse, hard to evaluate.",
@@ -104,6 +123,7 @@ _family(
 _family(
     key="gan_diffusion",
     name="GAN / diffusion model",
+    review_row="GAN / Diffusion (Modern)",
     characteristics="Modern generative models: style-based and super-resolution GANs, and "
     "denoising diffusion probabilistic models that invert a gradual noising process.",
     strengths="State-of-the-art sample quality and diversity; stable training (diffusion).",
@@ -116,6 +136,7 @@ _family(
 _family(
     key="capsule",
     name="Capsule network",
+    review_row="Capsule Network",
     characteristics="Groups of neurons (capsules) whose vector length encodes presence and whose "
     "orientation encodes pose; routing-by-agreement between layers.",
     strengths="Models part-whole relations; robust to affine changes; data efficient.",
@@ -127,6 +148,7 @@ _family(
 _family(
     key="vit",
     name="Vision Transformer",
+    review_row="Vision Transformer (ViT)",
     characteristics="Images split into patches, embedded as tokens and processed by global "
     "self-attention.",
     strengths="Global context; scales with data and compute; strong transfer.",
@@ -138,6 +160,7 @@ _family(
 _family(
     key="hybrid",
     name="Hybrid CNN-ViT",
+    review_row="Hybrid CNN-ViT",
     characteristics="Convolutional stems or stages feeding transformer blocks (CoAtNet, MobileViT, "
     "FastViT).",
     strengths="Convolutional inductive bias with global attention; better data efficiency than "

@@ -21,7 +21,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset
         import onnx  # noqa: F401
     except ImportError:
         raise VisionbenchError(
-            "ONNX export needs the onnx package: pip install 'visionbench[export]'"
+            "ONNX export needs the onnx package: pip install 'visionbench[onnx]'"
         ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {
@@ -47,7 +47,7 @@ def onnx_session(path: Path):
         import onnxruntime as ort
     except ImportError:
         raise VisionbenchError(
-            "the parity check needs onnxruntime: pip install 'visionbench[export]'"
+            "the parity check needs onnxruntime: pip install 'visionbench[onnx]'"
         ) from None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = torch.get_num_threads()

@@ -25,6 +25,15 @@ from .report_challenges import (
     efficiency_rows,
     efficiency_statement,
 )
+from .report_interactive import board_dataset, board_id, interactive_data
+from .report_review import (
+    TABLE1_NOTE,
+    TABLE2_NOTE,
+    our_notes,
+    table1_markdown,
+    table2_markdown,
+    table2_rows,
+)
 from .text import fmt
 
 
@@ -353,6 +362,13 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
         "datasets": sorted(datasets.values(), key=lambda d: d["name"]),
         "review_datasets": meta.get("review_datasets", []),  # standard suite: found or skipped
         "data_root": meta.get("data_root"),
+        "table2": table2_rows(records),
+        "interactive": interactive_data(boards, FAMILIES),
+        "board_id": board_id,
+        "board_dataset": board_dataset,
+        "table1_note": TABLE1_NOTE,
+        "table2_note": TABLE2_NOTE,
+        "our_notes": our_notes,
         "confusion": confusion,
         "compute": compute,
         "failed": [r for r in records if r["status"] != "done"],
@@ -438,24 +454,20 @@ def markdown(ctx: dict, figs: dict) -> str:
         f"{env.get('processor')}, {env.get('cpu_count')} CPUs, {meta.get('threads') or env.get('threads')} torch threads, "
         f"torch {env.get('torch')}. Latency is CPU batch-1 median unless the device says otherwise.",
         "",
-        "## 1. Table 1 of the review: families, claims and measurements",
-        "",
-        "| family | review: characteristics | review: strengths | review: limitations | measured (best per task) |",
-        "|---|---|---|---|---|",
     ]
-    for row in ctx["families"]:
-        f = row["family"]
-        measured = "<br>".join(_measured(b, r) for b, r in row["best"]) or (
-            "no finished run: " + ", ".join(row["unfinished"])
-            if row["unfinished"]
-            else "no runs yet"
-        )
-        L.append(
-            f"| {f.name} | {f.characteristics} | {f.strengths} | {f.limitations} | {measured} |"
-        )
+
+    def measured(row: dict) -> str:
+        if row["best"]:
+            return "<br>".join(_measured(b, r) for b, r in row["best"])
+        if row["unfinished"]:
+            return "no finished run: " + ", ".join(row["unfinished"])
+        return "no runs yet"
+
+    L += table1_markdown(ctx["families"], measured)
+    L += [""] + table2_markdown(ctx["table2"])
     L += [
         "",
-        "## 2. Table 2 of the review: datasets used",
+        "All datasets the runs read (ours, from each run's run.json):",
         "",
         "| dataset | tasks | train | val | test | shape | classes | split |",
         "|---|---|---|---|---|---|---|---|",

@@ -8,9 +8,14 @@ from .. import api
 from .common import print_json, print_table
 
 COLUMNS = {
-    "families": [
+    "families": [  # review_*: the review's Table 1 cells, quoted; the rest are our notes
         "key",
         "name",
+        "review_key_characteristics",
+        "review_strengths",
+        "review_limitations",
+        "review_typical_applications",
+        "review_representative_work",
         "characteristics",
         "strengths",
         "limitations",
@@ -26,6 +31,11 @@ COLUMNS = {
 # Free-text columns, dropped first when the terminal is too narrow for the table.
 LONG_TEXT = (
     "characteristics",
+    "review_key_characteristics",
+    "review_strengths",
+    "review_limitations",
+    "review_typical_applications",
+    "review_representative_work",
     "strengths",
     "limitations",
     "applications",

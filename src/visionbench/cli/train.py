@@ -8,6 +8,7 @@ import sys
 from .. import api
 from ..config import TrainConfig, check_options, load_yaml
 from ..engine import distributed
+from ..errors import require_file
 from ..runs import RunDir
 from ..weights import read_state_dict
 from .common import at_least, console, parse_kv, print_json, print_table
@@ -31,7 +32,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
-    g.add_argument("--optimizer", choices=["adamw", "adam", "sgd"])
+    g.add_argument(
+        "--optimizer",
+        help="adamw | adam (beta1 0.5, the GAN recipe) | sgd (Nesterov), or any optimizer timm "
+        "lists (lamb, lion, adan, ...); default: the model's recipe",
+    )
     g.add_argument("--schedule", choices=["cosine", "onecycle", "constant"])
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--augment", choices=["none", "shift", "flip_crop", "flip", "hflip"])
@@ -87,11 +92,27 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "standard FID and IS beside the domain-feature ones. Nothing is downloaded.",
     )
     m.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="start from a local weights file (.safetensors, or a torch file read with "
+        "weights_only=True; timm checkpoints included); prints which tensors were loaded, "
+        "missing, unexpected or of another shape. Nothing is downloaded.",
+    )
+    m.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="passed to the model builder"
     )
     m.add_argument("--task-option", action="append", metavar="KEY=VALUE")
     m.add_argument("--data-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--quiet", action="store_const", const=True, help="no progress bar")
+    p.add_argument(
+        "--logger",
+        action="append",
+        choices=["tensorboard", "mlflow"],
+        metavar="NAME",
+        help="experiment tracker, repeatable: tensorboard (RUN/tensorboard) or mlflow (file "
+        "store RUN/mlruns); logs config, per-epoch metrics and lr, pictures, final metrics. "
+        "Needs the [tracking] extra. Default: none",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -106,6 +127,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     cfg.model_kwargs = {**cfg.model_kwargs, **parse_kv(args.model_arg, "--model-arg")}
     cfg.task_options = {**cfg.task_options, **parse_kv(args.task_option, "--task-option")}
     cfg.data_options = {**cfg.data_options, **parse_kv(args.data_option, "--data-option")}
+    if getattr(args, "logger", None):
+        cfg.loggers = list(dict.fromkeys(args.logger))
+    if getattr(args, "weights", None):
+        require_file(args.weights, "weights file")
     if args.degradation:
         cfg.task_options["degradation"] = args.degradation
     if args.inception_weights:

@@ -71,6 +71,7 @@ def _digits() -> tuple[torch.Tensor, np.ndarray]:
     license="CC BY 4.0 (UCI)",
     citation="Alpaydin & Kaynak 1998, UCI Optical Recognition of Handwritten Digits",
     how_to_point="--data digits (embedded)",
+    stands_in_for=("ImageNet", "CIFAR-10/100"),
 )
 def load_digits_dataset(task: str, root=None, split_seed: int = 0, fold=None, **_) -> DataBundle:
     images, labels = _digits()
@@ -99,6 +100,7 @@ def _faces() -> tuple[torch.Tensor, np.ndarray]:
     license="LFW terms (research use)",
     citation="Huang et al. 2007, Labeled Faces in the Wild (scikit-image lfw_subset)",
     how_to_point="--data faces (embedded)",
+    stands_in_for=("CelebA",),
 )
 def load_faces_dataset(task: str, root=None, split_seed: int = 0, fold=None, **_) -> DataBundle:
     images, labels = _faces()

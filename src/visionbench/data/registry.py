@@ -53,10 +53,14 @@ class DatasetSpec:
     how_to_point: str = ""
     # the loader takes `all_test=True`: every image becomes test (cross-dataset evaluation)
     all_test: bool = False
+    # Rows of the review's Table 2 (their Dataset cell) this embedded set stands in for when the
+    # real one is not on disk; the report names it as a stand-in, never as the dataset itself.
+    stands_in_for: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("loader")
+        d["stands_in_for"] = list(self.stands_in_for)
         d["tasks"] = list(self.tasks)
         return d
 

@@ -28,6 +28,7 @@ from ..models.registry import Recipe
 from ..runs import RunDir
 from . import distributed
 from .batches import TrainBatches, resident
+from .callbacks import Callback
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights, unwrap
 from .optim import make_scheduler
 from .progress import Progress
@@ -64,8 +65,10 @@ class Trainer:
         device: torch.device,
         shard: tuple[int, int] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        callbacks: Callback | None = None,
     ):
         self.task, self.model, self.bundle, self.recipe = task, model, bundle, recipe
+        self.callbacks = callbacks or Callback()  # experiment trackers; rank 0 only
         self.cfg, self.run, self.device = cfg, run, device
         self.shard = shard or (distributed.rank(), distributed.world())
         self.clock = clock  # seconds; injectable so tests of time budgets need no real clock
@@ -152,6 +155,8 @@ class Trainer:
                 val = self.validate()
                 row.update({f"val_{k}": v for k, v in val.items()})
                 history.append(row)
+                if self.is_main:
+                    self.callbacks.epoch_end(row)
                 score = val.get(task.ranking_metric)
                 if score is not None and not math.isnan(score):
                     if best is None or sign * score > sign * best:

@@ -308,7 +308,6 @@ register_metric(
     settings="maxDets 100, float64 IoU, crowd regions ignored, -1 where undefined; "
     "engine faster-coco-eval; boxes or masks (segm)",
     reference="pycocotools COCOeval.stats[0] (identical to 1e-9)",
-    equation=7,
 )
 register_metric(
     name="map_50",
@@ -316,7 +315,6 @@ register_metric(
     definition="COCO AP at IoU 0.50",
     settings="as map",
     reference="pycocotools COCOeval.stats[1]",
-    equation=7,
 )
 register_metric(
     name="map_75",
@@ -324,7 +322,6 @@ register_metric(
     definition="COCO AP at IoU 0.75",
     settings="as map",
     reference="pycocotools COCOeval.stats[2]",
-    equation=7,
 )
 for _i, _size, _rng in (
     (3, "small", "area < 32^2"),
@@ -337,7 +334,6 @@ for _i, _size, _rng in (
         definition=f"COCO AP over IoU 0.50:0.95 for {_size} objects",
         settings=f"{_rng}, from the ground truth's area field",
         reference=f"pycocotools COCOeval.stats[{_i}]",
-        equation=7,
     )
 for _i, _n in ((6, 1), (7, 10), (8, 100)):
     register_metric(
@@ -361,7 +357,6 @@ register_metric(
     definition="Pascal VOC2007 mAP: 11-point interpolated AP at IoU > 0.5, mean over classes",
     settings="difficult objects ignored; continuous boxes (devkit +1 optional)",
     reference="VOCdevkit voc_eval(use_07_metric=True)",
-    equation=7,
 )
 register_metric(
     name="voc_map",
@@ -369,7 +364,6 @@ register_metric(
     definition="Pascal VOC2010+ mAP: all-point AP at IoU > 0.5, mean over classes",
     settings="difficult objects ignored; classes without objects excluded from the mean",
     reference="VOCdevkit voc_eval(use_07_metric=False)",
-    equation=7,
 )
 register_metric(
     name="box_iou",
@@ -377,6 +371,7 @@ register_metric(
     definition="intersection area / union area of two boxes",
     settings="xyxy, continuous coordinates",
     reference="torchvision.ops.box_iou",
+    equation=5,
 )
 register_metric(
     name="mask_iou",

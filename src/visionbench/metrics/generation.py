@@ -244,7 +244,7 @@ register_metric(
     definition="inpainting: PSNR over the pixels of the hole only (known pixels are copied)",
     settings="data range 1.0; all channels of the hole's pixels pooled into one MSE per image",
     reference="visionbench",
-    equation=5,
+    equation=6,
 )
 register_metric(
     name="ssim_mask",
@@ -252,7 +252,7 @@ register_metric(
     definition="inpainting: SSIM on the bounding box of the hole (when it is at least 11 px)",
     settings="as ssim, on the crop",
     reference="skimage.metrics.structural_similarity on the crop",
-    equation=6,
+    equation=7,
 )
 register_metric(
     name="bpp",

@@ -112,7 +112,7 @@ register_metric(
     definition="10 log10(MAX^2 / MSE), per image, then averaged over images",
     settings="data range 1.0 (images in [0,1]); RGB unless _y; SR crops a border of `scale` px",
     reference="skimage.metrics.peak_signal_noise_ratio",
-    equation=5,
+    equation=6,
 )
 register_metric(
     name="ssim",
@@ -121,7 +121,7 @@ register_metric(
     settings="11-tap Gaussian window, sigma 1.5, K1 0.01, K2 0.03, population covariance",
     reference="skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, "
     "use_sample_covariance=False)",
-    equation=6,
+    equation=7,
 )
 register_metric(
     name="psnr_y",
@@ -131,7 +131,7 @@ register_metric(
     "image itself, as MATLAB's scripts); border of `scale` px cropped; SR inputs made with "
     "MATLAB-compatible bicubic (data/imresize.py) unless the set ships its own LR images",
     reference="MATLAB rgb2ycbcr + PSNR (the SR literature's convention)",
-    equation=5,
+    equation=6,
 )
 register_metric(
     name="ssim_y",
@@ -139,5 +139,5 @@ register_metric(
     definition="SSIM on the BT.601 luma (Y) channel",
     settings="as ssim, on Y; border of `scale` px cropped",
     reference="skimage.metrics.structural_similarity on Y",
-    equation=6,
+    equation=7,
 )

@@ -22,7 +22,9 @@ from ..config import TrainConfig, load_yaml, save_yaml
 from ..data.io import read_image
 from ..data.registry import DataInfo, load_dataset, subsample_train
 from ..engine import distributed
+from ..engine.callbacks import make_loggers
 from ..engine.checkpoint import load_weights
+from ..engine.pretrained import init_from_weights
 from ..engine.trainer import Trainer, seed_everything
 from ..environment import describe, resolve_device
 from ..errors import VisionbenchError
@@ -123,6 +125,7 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
     )
     if distributed.env_world() > 1 and os.environ.get("RANK", "0") != "0":
         spec, task, bundle, recipe, model, device = prepare_run(cfg)
+        start_from_weights(model, cfg)
         Trainer(task, model, bundle, recipe, cfg, run, device).fit()  # other DDP ranks only train
         return RunResult(run.path, {}, {})
     with run.lock():  # rank 0 writes and evaluates
@@ -130,10 +133,11 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
         if cfg.resume and (run.checkpoint / "state.pt").exists():
             read_state_dict(run.checkpoint / "state.pt", "checkpoint state")  # before the data
         spec, task, bundle, recipe, model, device = prepare_run(cfg)
-        return _train_in(run, cfg, spec, task, bundle, recipe, model, device)
+        init = start_from_weights(model, cfg)
+        return _train_in(run, cfg, spec, task, bundle, recipe, model, device, init)
 
 
-def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, device):
+def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, device, init):
     """The rank-0 part of `train`, with the run folder's lock held."""
     if not cfg.resume and run.path.exists():
         shutil.rmtree(run.checkpoint, ignore_errors=True)  # a fresh run never continues an old one
@@ -167,17 +171,20 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
         if sys.argv and "visionbench" in sys.argv[0]
         else f"visionbench train -c {run.config}",
         "environment": describe(device),
+        "init_weights": init.to_dict() if init else None,
     }
     run.write_json(run.meta_file, meta)
     started = time.time()
     run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
+    loggers = make_loggers(cfg.loggers, run, saved)
     try:
-        trainer = Trainer(task, model, bundle, recipe, cfg, run, device)
+        trainer = Trainer(task, model, bundle, recipe, cfg, run, device, callbacks=loggers)
         fit = trainer.fit()
         metrics = trainer.evaluate(bundle.test)  # compiled, autocast, data on the device
         model.eval()
         run.write_json(run.metrics, _clean(metrics))
         task.pictures(model, bundle, run.samples, device)
+        loggers.train_end(_clean(metrics), sorted(run.samples.glob("*.png")))
         # pins the weights to the run: load_run refuses a file changed afterwards
         run.write_json(run.meta_file, meta | {"weights_sha256": sha256_of(run.weights)})
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (cli.main raises errors.Terminated)
@@ -186,6 +193,8 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
     except BaseException as e:
         run.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
+    finally:
+        loggers.close()
     run.set_status(
         "done",
         epochs=fit.epochs_done,
@@ -197,6 +206,16 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
         resumed_from=fit.resumed_from,
     )
     return RunResult(run.path, _clean(metrics), run.status())
+
+
+def start_from_weights(model, cfg: TrainConfig):
+    """`--weights`: initialise the model from a local file and say what fitted (or None)."""
+    if not cfg.weights:
+        return None
+    report = init_from_weights(model, cfg.weights)
+    if distributed.is_main() and not cfg.quiet:
+        print(report.summary(), file=sys.stderr)
+    return report
 
 
 def _clean(metrics: dict) -> dict:
