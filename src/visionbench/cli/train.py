@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import api
 from ..config import TrainConfig, load_yaml
-from ..engine import distributed
 from ..errors import require_file
 from ..runs import RunDir
 from .common import console, parse_kv, print_json, print_table
@@ -107,6 +105,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..engine import distributed
+
     cfg = config_from_args(args)
     if (getattr(args, "devices", None) or 1) > 1 and distributed.env_world() == 1:
         argv, n = distributed.strip_devices(sys.argv[1:])
@@ -159,6 +160,8 @@ def cmd_protocol(args: argparse.Namespace, cfg: TrainConfig) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .. import api
+
     metrics = api.evaluate(args.run_dir, device=args.device, bootstrap=args.bootstrap)
     run = RunDir.open(args.run_dir)
     saved = run.read_json(run.metrics)
@@ -186,6 +189,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .. import api
+
     out = api.predict(args.run_dir, args.input, output=args.output, top=args.top)
     if isinstance(out, list):
         if args.json:
