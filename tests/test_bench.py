@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from visionbench.bench.report import collect, leaderboards, mean_ci, wilson
-from visionbench.bench.runner import Budget, run_suite, select
+from visionbench.bench.runner import Phases, run_suite, select
 from visionbench.bench.store import RunStore
 from visionbench.bench.suites import SUITES, job_from_overrides, review_jobs
 from visionbench.errors import VisionbenchError
@@ -58,8 +58,10 @@ def test_two_job_suite_report_matches_the_runs(tmp_path):
         # leaderboard row in the markdown: rank 1, the model, its family and its measured value
         assert f"| 1 | {r['model']} | {r['family']} | {value} |" in md
         assert value in html
-        # quick mode gives every job a time budget
-        assert r["time_budget"] and r["time_budget"] > 0
+        # quick mode: a fixed amount of work, recorded, under a wall-clock safety cap
+        assert r["time_budget"] and r["time_budget"] > 0 and not r["cut"]
+        assert r["steps"] > 0 and r["train_samples"] >= r["steps"] and r["train_flops"] > 0
+        assert f"{r['epochs']} ep · " in md
     # Table 1: measured families carry their numbers, the others say they have no runs
     lenet = next(r for r in results if r["model"] == "lenet5")
     acc = f"{lenet['metrics']['accuracy']:.4g}"
@@ -164,14 +166,62 @@ def test_only_filters_jobs_and_rejects_unknown_keys():
         select(jobs, {"colour": "red"})
 
 
-def test_budget_shares_the_suite_time_and_respects_a_job_own_budget():
-    plan = Budget(total=100.0, jobs=4)
-    first = plan.next(None)
-    assert first == pytest.approx(100 / 4 - 8.0, abs=0.5)
-    assert plan.next(5.0) == 5.0  # a job's own, shorter budget wins
-    plan.finished(wall=30.0, train=20.0)
-    assert plan.next(None) == pytest.approx((100 - 0) / 3 - 10.0, abs=1.0)
-    assert Budget(total=None, jobs=3).next(None) is None  # --full: no budget
+def test_every_quick_job_trains_a_fixed_amount_of_work_never_a_number_of_seconds():
+    from visionbench.bench.suites import quick_selection
+
+    jobs, _ = quick_selection(review_jobs()[0])
+    assert jobs
+    for job in jobs:  # the work is the epochs (the job's or its recipe's); seconds only cap
+        assert "time_budget" not in job.quick, job.key
+        assert job.quick.get("epochs", 1) >= 1
+
+
+def test_busy_cpu_gives_the_same_metrics_as_an_idle_one(tmp_path):
+    """Issue 20: same seed, same code, same results.json metrics whatever else the machine does.
+    The second suite runs beside CPU hogs this test starts (one per core)."""
+    jobs = [LENET | {"epochs": 2}, DAE | {"epochs": 1}]
+    for job in jobs:
+        job.pop("threads")  # the suite's own fixed thread count, not the test's
+    suite = write_suite(tmp_path / "busy.yaml", "busy", jobs)
+    results = []
+    for busy in (False, True):
+        hogs = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range((os.cpu_count() or 1) if busy else 0)
+        ]
+        try:
+            run_suite(str(suite), tmp_path / f"runs{int(busy)}", quick=True, profile=False)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+        path = tmp_path / f"runs{int(busy)}" / "busy" / "results.json"
+        results.append(sorted(json.loads(path.read_text()), key=lambda r: r["run"]))
+    idle, busy = results
+    assert [r["run"] for r in idle] == [r["run"] for r in busy] and len(idle) == 2
+    for a, b in zip(idle, busy):
+        assert a["status"] == b["status"] == "done" and not a["cut"] and not b["cut"]
+        assert a["metrics"] == b["metrics"]  # every digit
+        for key in ("epochs", "steps", "train_samples", "train_flops"):
+            assert a[key] == b[key] and a[key] > 0, key
+
+
+def test_phases_split_a_job_into_training_and_evaluation(tmp_path):
+    from visionbench.runs import RunDir
+
+    run = RunDir(tmp_path / "classification" / "m__d__s0").create()
+    run.set_status("done")
+    phases = Phases()
+    phases.add_training(run, {"train_seconds": 3.0}, wall=5.0)
+    with phases.timed("profiling", run):
+        pass
+    other = Phases()
+    other.merge(phases.raw())
+    s = other.summary(total=10.0)
+    assert s["training"] == 3.0 and s["evaluation"] == 2.0 and s["other"] == 5.0
+    assert s["evaluation_by_task"] == {"classification": 2.0} and s["total"] == 10.0
+    assert run.status()["evaluation_seconds"] == 2.0 and "profiling_seconds" in run.status()
+    assert "training" in other.table(10.0) and "report" in other.table(10.0)
 
 
 def test_statistics_of_the_leaderboard():

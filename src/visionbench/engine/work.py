@@ -68,9 +68,3 @@ def training_work(
         "train_flops_per_sample": float(round(per_sample)),
     }
 
-
-def epochs_for_flops(budget: float, per_sample: float, samples_per_epoch: int) -> int:
-    """The whole number of epochs whose training FLOPs come nearest `budget` (at least one):
-    whole epochs keep the recipe's schedule complete (a cosine decay ends at zero)."""
-    per_epoch = per_sample * max(1, samples_per_epoch)
-    return max(1, round(budget / per_epoch)) if per_epoch > 0 else 1
