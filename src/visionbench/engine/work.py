@@ -67,4 +67,3 @@ def training_work(
         "train_flops": float(round(per_sample * samples)),
         "train_flops_per_sample": float(round(per_sample)),
     }
-
