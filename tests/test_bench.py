@@ -97,7 +97,10 @@ def test_killed_suite_resumes_and_loses_nothing(tmp_path):
     cmd = [sys.executable, "-m", "visionbench", "bench", "--suite", str(suite), "--out", str(out)]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        cmd + ["--no-profile"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        cmd + ["--no-profile", "--workers", "1"],  # one job at a time: the first finishes first
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         deadline = time.time() + 240
