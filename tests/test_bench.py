@@ -209,6 +209,19 @@ def test_busy_cpu_gives_the_same_metrics_as_an_idle_one(tmp_path):
             assert a[key] == b[key] and a[key] > 0, key
 
 
+def test_a_job_cut_by_the_time_cap_is_shown_but_never_ranked(tmp_path):
+    suite = write_suite(tmp_path / "cut.yaml", "cut", [LENET | {"epochs": 50}])
+    run_suite(str(suite), tmp_path / "runs", quick=True, profile=False, cap=0.05, workers=1)
+    suite_dir = tmp_path / "runs" / "cut"
+    (r,) = json.loads((suite_dir / "results.json").read_text())
+    assert r["cut"] and r["stopped"] == "time_budget" and r["time_budget"] == 0.05
+    assert 0 < r["epochs"] < 50 and r["steps"] > 0  # the work it did, recorded
+    md = (suite_dir / "report.md").read_text()
+    assert f"| 1 | {r['model']} |" not in md  # not ranked
+    assert "| – | lenet5 |" in md and "cut by the time cap: not comparable" in md
+    assert "cut by the time cap: not comparable" in (suite_dir / "report.html").read_text()
+
+
 def test_phases_split_a_job_into_training_and_evaluation(tmp_path):
     from visionbench.runs import RunDir
 

@@ -151,12 +151,13 @@ class Phases:
     def table(self, total: float) -> str:
         s = self.summary(total)
         by_task = ", ".join(f"{k} {v:.0f} s" for k, v in s["evaluation_by_task"].items())
-        lines = ["where the time went:"]
+        summed = sum(s[k] for k in (*self.ORDER, "other"))  # > total when jobs overlap
+        lines = ["where the time went (seconds summed over jobs, share of that sum):"]
         for phase in (*self.ORDER, "other"):
-            share = 100 * s[phase] / total if total > 0 else 0.0
+            share = 100 * s[phase] / summed if summed > 0 else 0.0
             note = f"  ({by_task})" if phase == "evaluation" and by_task else ""
             lines.append(f"  {phase:<11} {s[phase]:7.1f} s {share:5.1f}%{note}")
-        lines.append(f"  {'total':<11} {s['total']:7.1f} s")
+        lines.append(f"  {'wall':<11} {s['total']:7.1f} s")
         return "\n".join(lines)
 
 
