@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	@$(BIN)/python -c "import visionbench, torch, torchvision, timm, sklearn, skimage" && touch $(STAMP)
 
+# BENCH_OUT and BENCH_ARGS: benchmarks/bench_busy_idle.sh runs the same suite into two folders
+BENCH_OUT ?= runs
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@$(BIN)/visionbench bench --suite review --quick --out runs
+	@$(BIN)/visionbench bench --suite review --quick --out $(BENCH_OUT) $(BENCH_ARGS)
 
 test: $(STAMP) browser
 	@$(BIN)/lint-imports --no-cache

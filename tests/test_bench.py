@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FakeClock, checkpointed_epoch, start_and_hold_after_checkpoint
+from conftest import checkpointed_epoch, start_and_hold_after_checkpoint
 
 from visionbench.bench.report import collect, leaderboards, mean_ci, wilson
-from visionbench.bench.runner import Budget, run_suite, select
+from visionbench.bench.runner import Phases, run_suite, select
 from visionbench.bench.store import RunStore
 from visionbench.bench.suites import SUITES, job_from_overrides, review_jobs
 from visionbench.errors import VisionbenchError
@@ -56,8 +58,10 @@ def test_two_job_suite_report_matches_the_runs(tmp_path):
         # leaderboard row in the markdown: rank 1, the model, its family and its measured value
         assert f"| 1 | {r['model']} | {r['family']} | {value} |" in md
         assert value in html
-        # quick mode gives every job a time budget
-        assert r["time_budget"] and r["time_budget"] > 0
+        # quick mode: a fixed amount of work, recorded, under a wall-clock safety cap
+        assert r["time_budget"] and r["time_budget"] > 0 and not r["cut"]
+        assert r["steps"] > 0 and r["train_samples"] >= r["steps"] and r["train_flops"] > 0
+        assert f"{r['epochs']} ep · " in md
     # Table 1: measured families carry their numbers, the others say they have no runs
     lenet = next(r for r in results if r["model"] == "lenet5")
     acc = f"{lenet['metrics']['accuracy']:.4g}"
@@ -102,7 +106,8 @@ def test_killed_suite_resumes_and_loses_nothing(tmp_path):
     out = tmp_path / "runs"
     first = out / "kill" / "classification" / "lenet5__digits__s0"
     second = out / "kill" / "classification" / "lenet5__digits__s1"
-    argv = ["bench", "--suite", str(suite), "--out", str(out), "--no-profile"]
+    # one job at a time, in this process: the first finishes before the second starts
+    argv = ["bench", "--suite", str(suite), "--out", str(out), "--no-profile", "--workers", "1"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     # killed right after the second job checkpointed its first epoch
     proc = start_and_hold_after_checkpoint(argv, second.name, 1, env)
@@ -168,17 +173,75 @@ def test_only_filters_jobs_and_rejects_unknown_keys():
         select(jobs, {"colour": "red"})
 
 
-def test_budget_shares_the_suite_time_and_respects_a_job_own_budget():
-    clock = FakeClock()
-    plan = Budget(total=100.0, jobs=4, clock=clock)
-    assert plan.next(None) == 100 / 4 - 8.0  # 8 s: the first guess of a job's overhead
-    assert plan.next(5.0) == 5.0  # a job's own, shorter budget wins
-    clock.now += 30.0
-    plan.finished(wall=30.0, train=20.0)  # 10 s of that job's 30 were overhead
-    assert plan.next(None) == round((100 - 30) / 3 - 10.0, 1)
-    clock.now += 1000.0  # far over the total: every job still gets the floor
-    assert plan.next(None) == 4.0
-    assert Budget(total=None, jobs=3).next(None) is None  # --full: no budget
+def test_every_quick_job_trains_a_fixed_amount_of_work_never_a_number_of_seconds():
+    from visionbench.bench.suites import quick_selection
+
+    jobs, _ = quick_selection(review_jobs()[0])
+    assert jobs
+    for job in jobs:  # the work is the epochs (the job's or its recipe's); seconds only cap
+        assert "time_budget" not in job.quick, job.key
+        assert job.quick.get("epochs", 1) >= 1
+
+
+def test_busy_cpu_gives_the_same_metrics_as_an_idle_one(tmp_path):
+    """Issue 20: same seed, same code, same results.json metrics whatever else the machine does.
+    The second suite runs beside CPU hogs this test starts (one per core)."""
+    jobs = [LENET | {"epochs": 2}, DAE | {"epochs": 1}]
+    for job in jobs:
+        job.pop("threads")  # the suite's own fixed thread count, not the test's
+    suite = write_suite(tmp_path / "busy.yaml", "busy", jobs)
+    results = []
+    for busy in (False, True):
+        hogs = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range((os.cpu_count() or 1) if busy else 0)
+        ]
+        try:
+            run_suite(str(suite), tmp_path / f"runs{int(busy)}", quick=True, profile=False)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+        path = tmp_path / f"runs{int(busy)}" / "busy" / "results.json"
+        results.append(sorted(json.loads(path.read_text()), key=lambda r: r["run"]))
+    idle, busy = results
+    assert [r["run"] for r in idle] == [r["run"] for r in busy] and len(idle) == 2
+    for a, b in zip(idle, busy):
+        assert a["status"] == b["status"] == "done" and not a["cut"] and not b["cut"]
+        assert a["metrics"] == b["metrics"]  # every digit
+        for key in ("epochs", "steps", "train_samples", "train_flops"):
+            assert a[key] == b[key] and a[key] > 0, key
+
+
+def test_a_job_cut_by_the_time_cap_is_shown_but_never_ranked(tmp_path):
+    suite = write_suite(tmp_path / "cut.yaml", "cut", [LENET | {"epochs": 50}])
+    run_suite(str(suite), tmp_path / "runs", quick=True, profile=False, cap=0.05, workers=1)
+    suite_dir = tmp_path / "runs" / "cut"
+    (r,) = json.loads((suite_dir / "results.json").read_text())
+    assert r["cut"] and r["stopped"] == "time_budget" and r["time_budget"] == 0.05
+    assert 0 < r["epochs"] < 50 and r["steps"] > 0  # the work it did, recorded
+    md = (suite_dir / "report.md").read_text()
+    assert f"| 1 | {r['model']} |" not in md  # not ranked
+    assert "| – | lenet5 |" in md and "cut by the time cap: not comparable" in md
+    assert "cut by the time cap: not comparable" in (suite_dir / "report.html").read_text()
+
+
+def test_phases_split_a_job_into_training_and_evaluation(tmp_path):
+    from visionbench.runs import RunDir
+
+    run = RunDir(tmp_path / "classification" / "m__d__s0").create()
+    run.set_status("done")
+    phases = Phases()
+    phases.add_training(run, {"train_seconds": 3.0}, wall=5.0)
+    with phases.timed("profiling", run):
+        pass
+    other = Phases()
+    other.merge(phases.raw())
+    s = other.summary(total=10.0)
+    assert s["training"] == 3.0 and s["evaluation"] == 2.0 and s["other"] == 5.0
+    assert s["evaluation_by_task"] == {"classification": 2.0} and s["total"] == 10.0
+    assert run.status()["evaluation_seconds"] == 2.0 and "profiling_seconds" in run.status()
+    assert "training" in other.table(10.0) and "report" in other.table(10.0)
 
 
 def test_statistics_of_the_leaderboard():

@@ -81,6 +81,19 @@ def test_inpainting_keeps_known_pixels(mask):
     assert not torch.equal(out * (1 - keep), clean * 0)  # and something was painted inside
 
 
+def test_untrained_inpainting_unet_starts_exactly_at_the_mean_fill_baseline():
+    """Issue 20: a zero-filled hole started the U-Net far below the mean fill, and 4 quick
+    epochs ended 0.16 dB under it; from the mean fill, training can only add to it."""
+    task = _task("inpaint:box")
+    model = create_model("unet_attention", task="restoration", extra_in=1).eval()
+    clean = torch.rand(2, 3, 32, 40)
+    degraded = task.degrade(clean, torch.Generator().manual_seed(0), test=True)
+    with torch.no_grad():
+        out = task.restore(model, degraded)
+    assert torch.allclose(out, task.baseline_output(degraded).clamp(0, 1), atol=1e-6)
+    assert not torch.allclose(out, clean)  # the hole is the mean, not the truth
+
+
 @pytest.mark.parametrize("name", ["srcnn", "unet_attention"])
 def test_untrained_residual_models_start_exactly_at_bicubic(name):
     from visionbench.tasks.restoration import upscale

@@ -97,6 +97,7 @@ def collect(suite_dir: Path) -> list[dict]:
                 "train_seconds": status.get("train_seconds"),
                 "wall_seconds": status.get("wall_seconds"),
                 "epochs": status.get("epochs"),
+                **work_fields(status),
                 "stopped": status.get("stopped"),
                 "time_budget": config.get("time_budget"),
                 "command": status.get("command"),
@@ -107,6 +108,36 @@ def collect(suite_dir: Path) -> list[dict]:
             }
         )
     return records
+
+
+# The work a run did and where its time went (status.json): work is what makes two runs
+# comparable, seconds only describe the machine.
+WORK_KEYS = ("steps", "train_samples", "train_flops", "train_flops_per_sample")
+PHASE_KEYS = ("evaluation_seconds", "profiling_seconds", "challenges_seconds")
+
+
+def work_fields(status: dict) -> dict:
+    out = {k: status.get(k) for k in (*WORK_KEYS, *PHASE_KEYS)}
+    out["cut"] = status.get("stopped") == "time_budget"  # by the wall-clock safety net
+    return out
+
+
+def work_text(r: dict) -> str:
+    """'30 ep · 1.2k steps · 38k samples · 0.17 TFLOP': a leaderboard row's training work."""
+    parts = [f"{r['epochs']} ep"] if r.get("epochs") is not None else []
+    for key, unit in (("steps", "steps"), ("train_samples", "samples")):
+        if r.get(key) is not None:
+            parts.append(f"{_count(r[key])} {unit}")
+    if r.get("train_flops"):
+        parts.append(f"{r['train_flops'] / 1e12:.3g} TFLOP")
+    return " · ".join(parts) or "–"
+
+
+def _count(n: float) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}k" if n >= 1e4 else f"{n:g}"
+
+
+CUT_NOTE = "cut by the time cap: not comparable, not ranked"
 
 
 def _family_of(model: str | None) -> str | None:
@@ -132,7 +163,12 @@ def public(record: dict) -> dict:
         "status",
         "error",
         "train_seconds",
+        "wall_seconds",
+        "epochs",
+        *WORK_KEYS,
+        *PHASE_KEYS,
         "stopped",
+        "cut",
         "time_budget",
         "command",
         "run",
@@ -180,10 +216,14 @@ def leaderboards(records: list[dict]) -> list[dict]:
                 "higher_is_better": r["higher_is_better"],
                 "groups": {},
                 "failed": [],
+                "cut": [],
             },
         )
         if r["status"] != "done" or b["metric"] not in r["metrics"]:
             b["failed"].append(r)
+            continue
+        if r.get("cut"):  # stopped by the safety net: shown apart, never ranked
+            b["cut"].append(r)
             continue
         b["groups"].setdefault(r["model"], []).append(r)
     out = []
@@ -208,7 +248,7 @@ def leaderboards(records: list[dict]) -> list[dict]:
             baseline = _baseline(runs[0], b["metric"])
             row["baseline"] = baseline
             row["also"] = _also(runs[0])
-            row["budget_stop"] = any(r["stopped"] == "time_budget" for r in runs)
+            row["work"] = work_text(runs[0])
             rows.append(row)
         sign = -1 if b["higher_is_better"] else 1
         rows.sort(key=lambda r: sign * r["value"])
@@ -378,7 +418,26 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
         "efficiency": efficiency_rows(records),
         "efficiency_shares": sorted({f for r in efficiency_rows(records) for f in r["points"]}),
         "fmt": fmt,
+        "cut_note": CUT_NOTE,
     }
+
+
+def phases_markdown(phases: dict | None) -> list[str]:
+    """Where the suite's time went (suite.json `phases`, written by the runner)."""
+    if not phases:
+        return []
+    rows = [k for k in ("training", "evaluation", "profiling", "challenges", "report", "other")]
+    L = ["", "Where the suite's time went (wall seconds on this machine, not comparable):", ""]
+    L += ["| phase | seconds |", "|---|---|"]
+    L += [f"| {k} | {fmt(phases.get(k))} |" for k in rows if phases.get(k) is not None]
+    by_task = phases.get("evaluation_by_task") or {}
+    if by_task:
+        L.append(
+            "| evaluation by task (generation: sampling and FID) | "
+            + ", ".join(f"{k} {fmt(v)}" for k, v in by_task.items())
+            + " |"
+        )
+    return L
 
 
 def _read(path: Path) -> dict:
@@ -419,6 +478,7 @@ def render_html(ctx: dict, figs: dict) -> str:
     env.filters["file_b64"] = lambda p: b64(Path(p).read_bytes())
     env.filters["mb"] = lambda n: f"{n / 1e6:.3g} M" if isinstance(n, (int, float)) else "–"
     env.filters["gf"] = lambda n: _gflops(n)
+    env.filters["work"] = work_text
     return env.get_template("report.html.j2").render(**ctx, figs=figs)
 
 
@@ -490,7 +550,7 @@ def markdown(ctx: dict, figs: dict) -> str:
             "",
             f"### {b['task']} on {b['setting']} (ranked by {b['metric']}, {arrow})",
             "",
-            f"| # | model | family | {b['metric']} | interval | baseline | params | FLOPs | latency ms | note |",
+            f"| # | model | family | {b['metric']} | interval | baseline | training work | params | FLOPs | latency ms |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for i, r in enumerate(b["rows"], 1):
@@ -498,9 +558,14 @@ def markdown(ctx: dict, figs: dict) -> str:
             also = f"<br>{r['also']}" if r.get("also") else ""
             L.append(
                 f"| {i} | {r['model']} | {r['family']} | {fmt(r['value'])} | {r['ci']} | "
-                f"{r['baseline']}{also} | {_params(p)} | {_gflops(p.get('flops'))} | "
-                f"{fmt(p.get('latency_ms', {}).get('median'), 3)} | "
-                f"{'stopped by time budget' if r['budget_stop'] else ''} |"
+                f"{r['baseline']}{also} | {r['work']} | {_params(p)} | "
+                f"{_gflops(p.get('flops'))} | {fmt(p.get('latency_ms', {}).get('median'), 3)} |"
+            )
+        for r in b["cut"]:
+            value = fmt(r["metrics"].get(b["metric"]))
+            L.append(
+                f"| – | {r['model']} | {r['family']} | ({value}) | {CUT_NOTE} | | "
+                f"{work_text(r)} | | | |"
             )
         for r in b["failed"]:
             L.append(f"| – | {r['model']} | {r['family']} | failed | {r['error']} | | | | | |")
@@ -526,15 +591,16 @@ def markdown(ctx: dict, figs: dict) -> str:
     L += challenges_markdown(ctx)
     L += ["", "## 6. How every number was produced", ""]
     L += [
-        "| run | seed | status | epochs | train s | budget s | stopped | command |",
+        "| run | seed | status | training work | train s | cap s | stopped | command |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in ctx["records"]:
         L.append(
-            f"| {r['run']} | {r['seed']} | {r['status']} | {fmt(r['epochs'])} | "
-            f"{fmt(r['train_seconds'], 3)} | {fmt(r['time_budget'])} | {r['stopped'] or ''} | "
-            f"`{r['command'] or ''}` |"
+            f"| {r['run']} | {r['seed']} | {r['status']} | {work_text(r)} | "
+            f"{fmt(r['train_seconds'], 3)} | {fmt(r['time_budget'])} | "
+            f"{CUT_NOTE if r.get('cut') else r['stopped'] or ''} | `{r['command'] or ''}` |"
         )
+    L += phases_markdown(meta.get("phases"))
     if meta.get("notes"):
         L += ["", "Not run yet:", ""] + [f"- {n}" for n in meta["notes"]]
     return "\n".join(L) + "\n"

@@ -1,17 +1,20 @@
 """Run a suite: each job in its own run folder, failures recorded, finished jobs skipped on rerun.
 
 A killed suite loses nothing: finished jobs keep status "done" and are skipped, and an unfinished
-job resumes from its last per-epoch checkpoint. In quick mode every job gets a time budget sized
-so the whole suite fits the suite budget (10 minutes on 2 CPU cores by default).
+job resumes from its last per-epoch checkpoint. In quick mode every job trains a fixed amount of
+work (its quick epochs, sized once so the suite fits about 10 minutes on 2 idle CPU cores) on one
+thread, so the metrics are the same on a busy machine as on an idle one; only the times differ.
+A wall-clock cap per job stays as a safety net, and a job it cuts is marked "cut, not comparable".
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ..config import TrainConfig, check_options
@@ -22,9 +25,16 @@ from ..runs import FolderLock, RunDir, path_under, read_record, safe_name
 from .shards import shard_meta_path, shard_of
 from .suites import Job, Suite, get_suite, quick_selection
 
-QUICK_SUITE_SECONDS = 480.0  # training + evaluation + profiling of the whole quick suite
-JOB_BUDGET_RANGE = (4.0, 60.0)  # seconds of training one quick job may get
-FIRST_OVERHEAD_GUESS = 8.0  # data, evaluation, pictures and profile of a job, before measuring
+# Quick mode's safety net: seconds of training after which a job is cut (and then marked "cut,
+# not comparable"). Far above any quick job's need on 2 idle cores (the longest trains ~50 s),
+# so only a machine many times slower than that, or a hung job, ever reaches it.
+QUICK_JOB_CAP_SECONDS = 300.0
+# Quick mode trains on one thread, whatever the load: the thread count changes float reduction
+# order (measured: mobilenetv4 digits after 1 epoch, 0.158 on 1 thread vs 0.136 on 2), and on
+# cores already busy OpenMP's barriers make multi-threaded small ops up to 20x slower.
+QUICK_THREADS = 1
+# ...and runs that many jobs at a time, each in its own process: 2 idle cores do two jobs at once.
+QUICK_WORKERS = 2
 
 
 def select(jobs: list[Job], only: dict[str, str] | None) -> list[Job]:
@@ -87,68 +97,80 @@ def train_command(cfg: TrainConfig) -> str:
     return shlex.join(parts)
 
 
-def pick_threads() -> int:
-    """The faster of torch's default thread count and one thread, timed on a small conv net.
+class Phases:
+    """Where a suite's time goes: training, evaluation (validation, test scoring, sampling and
+    FID, pictures), profiling, challenge analyses, report, and the rest (planning, start-up).
 
-    On a machine whose cores are already busy, OpenMP's barriers make many small multi-threaded
-    ops up to 20x slower than one thread (measured here: DDPM sampling under a load of 10 on
-    2 cores); on an idle machine the default wins. Half a second of timing decides.
+    Totals go to suite.json and the console; each run's own share to its status.json (and so
+    to results.json): `train_seconds`, `evaluation_seconds`, `profiling_seconds`, ...
     """
-    import torch
 
-    default = torch.get_num_threads()
-    if default <= 1:
-        return default
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1)
-    )
-    x = torch.rand(8, 3, 32, 32)
-    best: dict[int, float] = {}
-    with torch.no_grad():
-        for n in (default, 1, default, 1):
-            torch.set_num_threads(n)
-            t0 = time.perf_counter()
-            for _ in range(10):
-                net(x)
-            best[n] = min(best.get(n, float("inf")), time.perf_counter() - t0)
-    torch.set_num_threads(default)
-    return min(best, key=best.get)
+    ORDER = ("training", "evaluation", "profiling", "challenges", "report")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys(self.ORDER, 0.0)
+        self.evaluation_by_task: dict[str, float] = {}
+
+    def add_training(self, run: RunDir, status: dict, wall: float) -> None:
+        """Split one `train()` call into training (the loop) and evaluation (everything else)."""
+        train = float(status.get("train_seconds") or 0.0)
+        evaluation = max(0.0, wall - train)
+        self.seconds["training"] += train
+        self.seconds["evaluation"] += evaluation
+        task = run.path.parent.name
+        self.evaluation_by_task[task] = self.evaluation_by_task.get(task, 0.0) + evaluation
+        _update_status(run, evaluation_seconds=round(evaluation, 3))
+
+    @contextlib.contextmanager
+    def timed(self, phase: str, run: RunDir | None = None):
+        t0 = time.time()
+        try:
+            yield
+        finally:
+            seconds = time.time() - t0
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+            if run is not None:
+                _update_status(run, **{f"{phase}_seconds": round(seconds, 3)})
+
+    def raw(self) -> dict:
+        return {"seconds": dict(self.seconds), "evaluation_by_task": dict(self.evaluation_by_task)}
+
+    def merge(self, raw: dict) -> None:
+        """Add a job's phases (from run_job, possibly in another process)."""
+        for k, v in raw.get("seconds", {}).items():
+            self.seconds[k] = self.seconds.get(k, 0.0) + v
+        for k, v in raw.get("evaluation_by_task", {}).items():
+            self.evaluation_by_task[k] = self.evaluation_by_task.get(k, 0.0) + v
+
+    def summary(self, total: float) -> dict:
+        out = {k: round(v, 1) for k, v in self.seconds.items()}
+        out["other"] = round(max(0.0, total - sum(self.seconds.values())), 1)
+        out["total"] = round(total, 1)
+        out["evaluation_by_task"] = {k: round(v, 1) for k, v in self.evaluation_by_task.items()}
+        return out
+
+    def table(self, total: float) -> str:
+        s = self.summary(total)
+        by_task = ", ".join(f"{k} {v:.0f} s" for k, v in s["evaluation_by_task"].items())
+        summed = sum(s[k] for k in (*self.ORDER, "other"))  # > total when jobs overlap
+        lines = ["where the time went (seconds summed over jobs, share of that sum):"]
+        for phase in (*self.ORDER, "other"):
+            share = 100 * s[phase] / summed if summed > 0 else 0.0
+            note = f"  ({by_task})" if phase == "evaluation" and by_task else ""
+            lines.append(f"  {phase:<11} {s[phase]:7.1f} s {share:5.1f}%{note}")
+        lines.append(f"  {'wall':<11} {s['total']:7.1f} s")
+        return "\n".join(lines)
 
 
-class Budget:
-    """Per-job training seconds that keep a quick suite inside its total time."""
+def _update_status(run: RunDir, **fields) -> None:
+    run.write_json(run.status_file, {**run.status(), **fields})
 
-    def __init__(
-        self,
-        total: float | None,
-        jobs: int,
-        start: float | None = None,
-        clock: Callable[[], float] = time.time,
-    ):
-        self.total, self.left, self.clock = total, jobs, clock  # clock: injectable for tests
-        self.start = clock() if start is None else start  # the suite's start: planning counts
-        self.overheads: list[float] = []
 
-    def next(self, own: float | None) -> float | None:
-        if self.total is None:
-            return own
-        overhead = max(self.overheads[-3:], default=FIRST_OVERHEAD_GUESS)
-        remaining = self.total - (self.clock() - self.start)
-        share = remaining / max(1, self.left) - overhead
-        lo, hi = JOB_BUDGET_RANGE
-        budget = round(min(hi, max(lo, share)), 1)
-        return min(budget, own) if own else budget
-
-    def finished(self, wall: float, train: float | None) -> None:
-        self.left -= 1
-        if train is not None:
-            self.overheads.append(max(0.0, wall - train))
-
-    def outside(self, seconds: float) -> None:
-        """Time spent outside the shared budget (side jobs, challenge analyses): the total grows
-        by as much, so the suite's own jobs keep the training time they had without it."""
-        if self.total is not None:
-            self.total += seconds
+def _work_note(status: dict) -> str:
+    """', 1.2k steps, 3.4 TFLOP' for the progress line: the work the job did."""
+    steps, flops = status.get("steps"), status.get("train_flops")
+    note = f", {steps} steps" if steps is not None else ""
+    return note + (f", {flops / 1e12:.3g} TFLOP" if flops else "")
 
 
 def run_suite(
@@ -160,7 +182,8 @@ def run_suite(
     only: dict[str, str] | None = None,
     seeds: int = 1,
     force: bool = False,
-    budget: float | None = None,
+    cap: float | None = None,
+    workers: int | None = None,
     profile: bool = True,
     command: str | None = None,
     shard: tuple[int, int] | None = None,
@@ -173,6 +196,9 @@ def run_suite(
     `quick=None` takes the suite's own default mode (the standard suite: full recipes);
     `data_root` is the folder a suite over real data looks in.
     One process runs a suite folder (or one shard of it) at a time: a lock, see runs.FolderLock.
+    `cap`: quick mode's per-job training safety net in seconds (default QUICK_JOB_CAP_SECONDS).
+    `workers`: jobs run at a time, each in its own process (default: in quick mode one per
+    CPU core up to QUICK_WORKERS, each on one thread; in full mode one).
     """
     from ..environment import resolve_device
 
@@ -193,7 +219,6 @@ def run_suite(
     jobs = list(unique.values())
     if not jobs:
         raise VisionbenchError(f"no job of suite '{suite.name}' matches --only {only}")
-    n_suite = len(jobs)
     if shard is not None:
         jobs = shard_of(jobs, shard)
     suite_dir = path_under(out, safe_name(suite.name, "suite name"))
@@ -202,13 +227,13 @@ def run_suite(
     lock = ".lock" if shard is None else f".lock-shard{shard[0]}of{shard[1]}"
     with FolderLock(suite_dir, "suite", lock):  # one bench per suite folder (or shard) at a time
         return _run_jobs(
-            suite, suite_dir, jobs, n_suite, notes, out, quick, device, seeds, force, budget,
+            suite, suite_dir, jobs, notes, out, quick, device, seeds, force, cap, workers,
             profile, command, t_start, shard, data_root,
         )  # fmt: skip
 
 
 def _run_jobs(
-    suite, suite_dir, jobs, n_suite, notes, out, quick, device, seeds, force, budget, profile,
+    suite, suite_dir, jobs, notes, out, quick, device, seeds, force, cap, workers, profile,
     command, t_start, shard, data_root,
 ) -> Path:  # fmt: skip
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -216,13 +241,16 @@ def _run_jobs(
     from ..environment import describe, resolve_device
     from .report import write_report
 
-    if budget is None and quick:
-        budget = QUICK_SUITE_SECONDS * (len(jobs) / n_suite if shard else 1.0)
-    threads = pick_threads() if quick else None
+    if cap is None and quick:
+        cap = QUICK_JOB_CAP_SECONDS
+    threads = QUICK_THREADS if quick else None
+    if workers is None:
+        workers = min(QUICK_WORKERS, os.cpu_count() or 1) if quick else 1
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    phases = Phases()
     meta = {
         "suite": suite.name,
         "description": suite.description,
@@ -231,8 +259,9 @@ def _run_jobs(
         "mode": "quick" if quick else "full",
         "device": device,
         "seeds": seeds,
-        "suite_budget_seconds": budget,
+        "job_cap_seconds": cap,
         "threads": threads,
+        "workers": workers,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": describe(resolve_device(device)),
     }
@@ -247,10 +276,9 @@ def _run_jobs(
         meta_path = shard_meta_path(suite_dir, shard)
     _write_json(meta_path, meta)
     todo = [(j, s) for j, s in jobs if force or _status(RunDir(job_dir(suite_dir, j, s))) != "done"]
-    shared = sum(1 for j, _ in todo if j.shares_budget)
-    plan = Budget(budget if quick else None, shared, start=t_start)
     failed = 0
     started = time.time()
+    pending: list[tuple[str, TrainConfig]] = []
     columns = (
         TextColumn("[bold]suite {task.fields[suite]}"),
         BarColumn(),
@@ -267,67 +295,129 @@ def _run_jobs(
             if (job, seed) not in todo:
                 extra = ""
                 if profile and not run.profile.exists():  # killed between training and profile
-                    extra = _profile(run, device)
+                    with phases.timed("profiling", run):
+                        extra = _profile(run, device)
                 if profile and _wants_challenges(run) and not run.challenges.exists():
-                    note, seconds = _challenges(run, device, quick)
-                    extra += note
-                    plan.outside(seconds)
+                    with phases.timed("challenges", run):
+                        extra += _challenges(run, device, quick)[0]
                 bar.console.print(f"{label}: done earlier, skipped{extra}")
                 bar.advance(overall)
                 continue
             cfg.threads = cfg.threads or threads
-            own = cfg.time_budget
-            cfg.time_budget = plan.next(own) if job.shares_budget else own
+            if quick and cfg.time_budget is None:  # the safety net; the work is the epochs
+                cfg.time_budget = cap
             # an unfinished job continues from its last checkpoint instead of starting over
             cfg.resume = not force and (run.checkpoint / "state.pt").exists()
+            pending.append((label, cfg))
             cfg.force = force or not cfg.resume  # the job is not done: an older try is replaced
-            bar.update(overall, description=f"{label} (budget {cfg.time_budget or '-'} s)")
-            t0 = time.time()
-            train_s = None
-            outside = 0.0  # seconds that do not count against the shared budget
-            try:
-                from ..tasks.workflow import train
-
-                result = train(cfg)
-                train_s = result.status.get("train_seconds")
-                run.set_status("done", command=train_command(cfg))
-                msg = _summary(run, result.metrics)
-                if profile and cfg.train_fraction is None:  # same architecture as its full run
-                    msg += _profile(run, device)
-                if profile and _wants_challenges(run):
-                    note, outside = _challenges(run, device, quick)
-                    msg += note
-                stop = result.status.get("stopped")
-                note = f" [yellow](stopped by {stop})[/yellow]" if stop == "time_budget" else ""
-                bar.console.print(f"{label}: {msg} in {time.time() - t0:.0f} s{note}")
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # a failed job is recorded and the suite goes on
-                failed += 1
-                why = str(e) if isinstance(e, VisionbenchError) else f"{type(e).__name__}: {e}"
-                if not run.lock_file.exists():  # not another process's folder
-                    run.create()
-                    run.set_status("failed", error=why)
-                bar.console.print(f"{label}: [red]failed[/red]: {why}", highlight=False)
-            if job.shares_budget:
-                plan.finished(time.time() - t0 - outside, train_s)
-                plan.outside(outside)
-            else:
-                plan.outside(time.time() - t0)
+        jobs_done = _execute(pending, device, profile, quick, workers, bar, overall)
+        for label, line, ok, seconds in jobs_done:
+            failed += not ok
+            phases.merge(seconds)
+            bar.console.print(f"{label}: {line}")
             bar.advance(overall)
-    meta |= {
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_seconds": round(time.time() - started, 1),
-    }
-    _write_json(meta_path, meta)
-    console.print(
-        f"suite '{suite.name}': {len(jobs)} jobs, {failed} failed, {time.time() - started:.0f} s"
-    )
-    if shard is not None:
+    jobs_seconds = time.time() - started
+    meta |= {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    meta |= {"wall_seconds": round(jobs_seconds, 1)}
+    done = f"suite '{suite.name}': {len(jobs)} jobs, {failed} failed, {jobs_seconds:.0f} s"
+    if shard is not None:  # no report: `visionbench report` merges the shards
+        meta["phases"] = phases.summary(time.time() - t_start)
+        _write_json(meta_path, meta)
+        console.print(done)
+        console.print(phases.table(time.time() - t_start))
         return suite_dir
-    report = write_report(suite_dir)
-    _index(out)
+    with phases.timed("report"):
+        meta["phases"] = phases.summary(time.time() - t_start)  # the report shows the jobs'
+        _write_json(meta_path, meta)
+        report = write_report(suite_dir)
+        _index(out)
+    total = time.time() - t_start
+    meta["phases"] = phases.summary(total)
+    _write_json(meta_path, meta)
+    console.print(done)
+    console.print(phases.table(total))
     return report
+
+
+def run_job(
+    cfg: TrainConfig, device: str, profile: bool, quick: bool = True
+) -> tuple[str, bool, dict]:
+    """Train, profile and analyse one job: (progress-line text, succeeded, phase seconds).
+
+    A failure is recorded in the run's status.json and returned, never raised (the suite goes
+    on); an interrupt is raised, leaving the run resumable from its checkpoint.
+    """
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    run = RunDir(Path(cfg.run_dir))
+    phases = Phases()
+    t0 = time.time()
+    try:
+        from ..tasks.workflow import train
+
+        result = train(cfg)
+        phases.add_training(run, result.status, time.time() - t0)
+        run.set_status("done", command=train_command(cfg))
+        msg = _summary(run, result.metrics) + _work_note(result.status)
+        if profile and cfg.train_fraction is None:  # same architecture as its full run
+            with phases.timed("profiling", run):
+                msg += _profile(run, device)
+        if profile and _wants_challenges(run):
+            with phases.timed("challenges", run):
+                msg += _challenges(run, device, quick)[0]
+        stop = result.status.get("stopped")
+        note = (
+            f" [yellow](cut by the {cfg.time_budget:g} s cap: not comparable)[/yellow]"
+            if stop == "time_budget"
+            else ""
+        )
+        return f"{msg} in {time.time() - t0:.0f} s{note}", True, phases.raw()
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # a failed job is recorded and the suite goes on
+        why = str(e) if isinstance(e, VisionbenchError) else f"{type(e).__name__}: {e}"
+        if not run.lock_file.exists():  # not another process's folder
+            run.create()
+            run.set_status("failed", error=why)
+        return f"[red]failed[/red]: {why}", False, phases.raw()
+
+
+def _execute(pending, device: str, profile: bool, quick: bool, workers: int, bar, overall):
+    """Yield (label, line, ok, phase seconds) per job as it finishes: in this process, or in
+    `workers` processes of one thread each (the order of completion varies; the results do
+    not, since every job seeds itself and its thread count is fixed)."""
+    if workers <= 1 or len(pending) <= 1:
+        for label, cfg in pending:
+            bar.update(overall, description=label)
+            yield (label, *run_job(cfg, device, profile, quick))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: this process has torch's OpenMP pool, which a forked child cannot use
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = {
+            pool.submit(run_job, cfg, device, profile, quick): label for label, cfg in pending
+        }
+        bar.update(overall, description=f"{workers} jobs at a time")
+        try:
+            for future in as_completed(futures):
+                yield (futures[future], *future.result())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _worker_init() -> None:
+    """A worker dies with the suite (Linux): a killed suite leaves no job writing behind it."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _summary(run: RunDir, metrics: dict) -> str:

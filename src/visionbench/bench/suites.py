@@ -18,6 +18,8 @@ from ..runs import run_name, safe_name
 
 # Options that only shorten or lengthen training: they apply to --quick only, so --full keeps the
 # model's recipe. Everything else (task/data/model options, image size) applies to both modes.
+# A quick job's work is its epochs (the recipe's, or a bench_jobs `quick: {"epochs": N}`), sized
+# so the quick suite fits about 10 minutes on 2 idle CPU cores; never a number of seconds.
 LENGTH_KEYS = {"epochs", "time_budget", "patience"}
 
 
@@ -106,7 +108,6 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     quick, full = dict(entry.pop("quick", {})), dict(entry.pop("full", {}))
     variant = str(entry.pop("variant", ""))
     in_quick = entry.pop("in_quick", None)
-    shares_budget = bool(entry.pop("shares_budget", True))
     for k, v in entry.items():
         quick.setdefault(k, v)
         if k not in LENGTH_KEYS:
@@ -119,13 +120,12 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
     degradation = quick.get("task_options", {}).get("degradation")
     if not variant and degradation:
         variant = degradation.replace(":", "")
-    return Job(task, model, data, seed, quick, full, variant, in_quick, shares_budget)
+    return Job(task, model, data, seed, quick, full, variant, in_quick)
 
 
 # Data efficiency (the review: ViTs need far more data than CNNs, hybrids sit between): these
 # models also train on stratified shares of the digits training split. Each job keeps the model's
-# recipe (the same epochs, so fewer optimiser steps on less data) under its own small time budget,
-# outside the suite's shared budget, so the full-data jobs train exactly as long as without it.
+# recipe (the same epochs, so fewer optimiser steps on less data): fixed work, no seconds.
 # --full: 5 shares x 3 training seeds (the 100%, seed-0 point is the model's own full run), for
 # learning curves with intervals; --quick: two shares, seed 0. The share of the training split
 # is drawn with the split seed, so seeds vary initialisation and batch order, not the subset.
@@ -133,7 +133,6 @@ DATA_EFFICIENCY_MODELS = ("lenet5", "vit_nano", "hybrid_nano")
 DATA_EFFICIENCY_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
 DATA_EFFICIENCY_QUICK = (0.1, 0.25)
 DATA_EFFICIENCY_SEEDS = (0, 1, 2)
-DATA_EFFICIENCY_SECONDS = 16.0  # vit_nano's 40 epochs on 30% take about 11 s on an idle core
 
 
 def data_efficiency_jobs() -> list[Job]:
@@ -147,8 +146,6 @@ def data_efficiency_jobs() -> list[Job]:
                 "seed": seed,
                 "variant": f"frac{f:g}",
                 "in_quick": f in DATA_EFFICIENCY_QUICK and seed == 0,
-                "shares_budget": False,
-                "quick": {"time_budget": DATA_EFFICIENCY_SECONDS},
             },
         )
         for model in DATA_EFFICIENCY_MODELS

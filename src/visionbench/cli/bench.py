@@ -6,11 +6,11 @@ import argparse
 import shlex
 import sys
 
-from ..bench.runner import QUICK_SUITE_SECONDS, run_suite
 from .common import at_least, console, parse_kv
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench.runner import run_suite
     from ..bench.shards import parse_shard
 
     shard = parse_shard(args.shard) if args.shard else None
@@ -25,7 +25,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         only=only,
         seeds=args.seeds,
         force=args.force,
-        budget=args.budget,
+        cap=args.cap,
+        workers=args.workers,
         profile=not args.no_profile,
         command=shlex.join(["visionbench", *sys.argv[1:]]),
         shard=shard,
@@ -66,8 +67,8 @@ def register(sub) -> None:
     mode.add_argument(
         "--quick",
         action="store_true",
-        help="configs sized for 2 CPU cores, with per-job time budgets (default, except for "
-        "the standard suite)",
+        help="a fixed amount of training work per job, sized for 2 CPU cores (default, except "
+        "for the standard suite)",
     )
     mode.add_argument(
         "--full",
@@ -94,11 +95,19 @@ def register(sub) -> None:
     )
     p.add_argument("--force", action="store_true", help="rerun jobs that finished before")
     p.add_argument(
-        "--budget",
+        "--cap",
         type=at_least(0, float, inclusive=False),
         metavar="SECONDS",
-        help=f"quick mode: seconds the whole suite may take, shared among its jobs as training "
-        f"time budgets (default {QUICK_SUITE_SECONDS:g})",
+        help="quick mode: a safety net of seconds of training per job (default 300); a job it "
+        "cuts is marked 'cut, not comparable' and not ranked. The work each job does is fixed "
+        "(its quick epochs), never the seconds",
+    )
+    p.add_argument(
+        "--workers",
+        type=at_least(1, int),
+        metavar="N",
+        help="jobs at a time, each in its own process (default: quick mode one per CPU core, "
+        "at most 2, each on one thread; full mode 1)",
     )
     p.add_argument(
         "--no-profile",

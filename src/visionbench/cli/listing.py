@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from .. import api
 from .common import print_json, print_table
 
 COLUMNS = {
@@ -54,7 +53,14 @@ LONG_TEXT = (
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = api.list_entries(args.what)
+    if args.what == "families":  # plain text: no torch, no model zoo to import
+        from ..families import FAMILIES
+
+        rows = [f.to_dict() for f in FAMILIES]
+    else:
+        from .. import api
+
+        rows = api.list_entries(args.what)
     for key in ("family", "task"):
         value = getattr(args, key, None)
         if value:

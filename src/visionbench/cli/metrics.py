@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import VisionbenchError
 from .common import at_least, console, print_json, print_table
 
@@ -49,7 +47,8 @@ def _pairs(ref: Path, test: Path, what: str) -> list[tuple[Path, Path]]:
     return [(p, tests[p.stem]) for p in refs]
 
 
-def _read(path: Path, mode: str | None = None) -> np.ndarray:
+def _read(path: Path, mode: str | None = None):
+    import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -62,6 +61,7 @@ def _read(path: Path, mode: str | None = None) -> np.ndarray:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from ..metrics.image import crop_border, psnr, rgb_to_y, ssim

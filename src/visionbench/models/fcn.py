@@ -83,8 +83,6 @@ SEG_SMALL = Recipe(lr=5e-3, weight_decay=1e-4, epochs=10, batch_size=8, augment=
 SEG_JOB = {
     "task": "segmentation",
     "in_quick": True,
-    "shares_budget": False,  # a budget of its own: the suite's other jobs keep theirs
-    "quick": {"time_budget": 15.0},
 }
 
 

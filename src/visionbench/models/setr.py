@@ -89,8 +89,6 @@ SEG_SMALL = Recipe(
         {
             "task": "segmentation",
             "in_quick": True,
-            "shares_budget": False,  # a budget of its own: the suite's other jobs keep theirs
-            "quick": {"time_budget": 15.0},
         },
     ),
 )

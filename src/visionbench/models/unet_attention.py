@@ -61,9 +61,11 @@ class AttentionUNet(nn.Module):
         width: int = 32,
         extra_in: int = 0,
         num_classes: int | None = None,
+        fill_holes: bool = False,
     ):
         super().__init__()
         self.scale, self.out_chans = int(scale), in_chans
+        self.fill_holes = fill_holes  # inpainting: the hole starts as the known pixels' mean
         self.residual = num_classes is None  # restoration: a correction added to the input
         w = width
         self.enc = nn.ModuleList(
@@ -84,6 +86,8 @@ class AttentionUNet(nn.Module):
 
     def latents(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Everything the decoder reads: the (upsampled) input, the three skips, the bottleneck."""
+        if self.fill_holes:
+            x = mean_filled(x, self.out_chans)
         x = bicubic_up(x, self.scale)
         skips, h = [], x
         for enc, down in zip(self.enc, self.down):
@@ -104,7 +108,17 @@ class AttentionUNet(nn.Module):
         return self.decode(self.latents(x))
 
 
-_KW = ("scale", "width", "extra_in")
+def mean_filled(x: torch.Tensor, chans: int) -> torch.Tensor:
+    """Image channels with the hole (mask channel `chans` == 0) painted with each channel's mean
+    over the known pixels, mask channel kept. The residual output then starts as the mean-fill
+    baseline and training can only improve on it; a zero-filled hole (black) starts far below
+    it, and 4 quick epochs ended 0.16 dB under the mean fill (docs/bench.md, 2026-11-26)."""
+    img, keep = x[:, :chans], x[:, chans : chans + 1]
+    mean = (img * keep).sum((-2, -1), keepdim=True) / keep.sum((-2, -1), keepdim=True).clamp(min=1)
+    return torch.cat([keep * img + (1 - keep) * mean, x[:, chans:]], 1)
+
+
+_KW = ("scale", "width", "extra_in", "fill_holes")
 # 64x64 shapes scenes, 240 training images: about 5 s per epoch on one loaded CPU core at
 # width 16 (full-resolution convolutions dominate), so 3 epochs fit the quick suite's 20 s.
 # Width 8 for twice the epochs scored the same mIoU there.
@@ -112,8 +126,6 @@ SEG_SMALL = Recipe(lr=3e-3, weight_decay=1e-4, epochs=3, batch_size=4, augment="
 SEG_JOB = {
     "task": "segmentation",
     "in_quick": True,
-    "shares_budget": False,  # a budget of its own: the suite's other jobs keep theirs
-    "quick": {"time_budget": 20.0},
 }
 
 # Anomaly detection (docs/anomaly.md): trained to fill hidden grid cells, since its skips would
@@ -122,8 +134,9 @@ ANOMALY_SMALL = Recipe(lr=2e-3, weight_decay=0.0, epochs=8, batch_size=16, augme
 ANOMALY_JOB = {
     "task": "anomaly",
     "in_quick": True,
-    "shares_budget": False,
-    "quick": {"time_budget": 12.0, "data_options": {"patch_size": 32}},
+    # 4 epochs at 64 px: image AUROC 0.914 vs the z-score's 0.876 (at 32 px even its whole
+    # 8-epoch recipe trailed it, 0.893 vs 0.919)
+    "quick": {"epochs": 4},
 }
 
 
@@ -143,10 +156,12 @@ ANOMALY_JOB = {
         "segmentation/small": SEG_SMALL,
         "anomaly/small": ANOMALY_SMALL,
     },
+    # Quick suite work (~17 s an epoch on one loaded core for each photo job): 2 epochs for SR
+    # and denoising (a residual over its input: never below the baseline), 3 for inpainting.
     bench_jobs=(
-        {"task_options": {"degradation": "sr:2"}},
-        {"task_options": {"degradation": "noise:25"}},
-        {"task_options": {"degradation": "inpaint:box"}},
+        {"task_options": {"degradation": "sr:2"}, "quick": {"epochs": 2}},
+        {"task_options": {"degradation": "noise:25"}, "quick": {"epochs": 2}},
+        {"task_options": {"degradation": "inpaint:box"}, "quick": {"epochs": 3}},
         SEG_JOB,
         ANOMALY_JOB,
     ),
@@ -161,4 +176,6 @@ def unet_attention(
         return AttentionUNet(in_chans=in_chans, num_classes=num_classes, **kw)
     if task == "anomaly":
         kw.setdefault("width", 16)
+    elif kw.get("extra_in"):  # restoration with a mask channel: inpainting
+        kw.setdefault("fill_holes", True)
     return AttentionUNet(in_chans=in_chans, **kw)

@@ -198,7 +198,7 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
     run.set_status(
         "done",
         epochs=fit.epochs_done,
-        steps=fit.steps,
+        **_work(task, model, bundle, recipe, device, fit.steps),
         train_seconds=round(fit.train_seconds, 3),
         compile_seconds=round(fit.compile_seconds, 3),
         wall_seconds=round(time.time() - started, 3),
@@ -216,6 +216,16 @@ def start_from_weights(model, cfg: TrainConfig):
     if distributed.is_main() and not cfg.quiet:
         print(report.summary(), file=sys.stderr)
     return report
+
+
+def _work(task, model, bundle, recipe, device, steps: int) -> dict:
+    """Steps, samples and training FLOPs for status.json; a counting failure loses no run."""
+    from ..engine.work import training_work
+
+    try:
+        return training_work(task, model, bundle.train, recipe, device, steps, distributed.world())
+    except Exception as e:
+        return {"steps": steps, "train_flops": None, "work_error": f"{type(e).__name__}: {e}"}
 
 
 def _clean(metrics: dict) -> dict:
