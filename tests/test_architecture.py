@@ -23,6 +23,7 @@ REGISTRY_LOADERS = {
 
 def _cycles(graph) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan), loader edges left out."""
+
     def edges(m: str) -> set[str]:
         out = graph.find_modules_directly_imported_by(m)
         prefix = REGISTRY_LOADERS.get(m)

@@ -172,7 +172,8 @@ def test_vgg19_weights_load_from_a_local_file_and_bad_files_fail_in_one_line(tmp
 
 
 def test_cli_records_which_perceptual_features_a_run_used(tmp_path, capsys):
-    import yaml
+    import json
+
     from safetensors.torch import save_file
 
     from visionbench.cli import main as cli
@@ -190,8 +191,8 @@ def test_cli_records_which_perceptual_features_a_run_used(tmp_path, capsys):
     ):
         run = tmp_path / name
         assert cli([*base, *extra, "--run-dir", str(run)]) == 0
-        cfg = yaml.safe_load((run / "config.yaml").read_text())
-        assert expect in str(cfg), cfg
+        state = json.loads((run / "task_state.json").read_text())
+        assert expect in state["perceptual_features"], state
     capsys.readouterr()
     assert cli([*base, "--perceptual-weights", str(tmp_path / "nope.pth")]) == 2
     err = capsys.readouterr().err.strip()
