@@ -10,3 +10,4 @@ from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-N
 from . import deeplab, segformer, unet  # noqa: F401  (issue 18: DeepLabV3+, SegFormer, plain U-Net)
 from . import esrgan  # noqa: F401  (issue 18: ESRGAN as published)
 from . import vae  # noqa: F401  (issue 18: variational autoencoder)
+from . import ganomaly  # noqa: F401  (issue 18: GAN anomaly detector)
