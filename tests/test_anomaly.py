@@ -213,7 +213,7 @@ def test_review_suite_has_anomaly_side_jobs():
 
     jobs, notes = review_jobs()
     anomaly = {j.model: j for j in jobs if j.task == "anomaly"}
-    assert {"dae", "unet_attention"} <= anomaly.keys()
+    assert {"dae", "unet_attention", "ganomaly"} <= anomaly.keys()
     for j in anomaly.values():
         assert j.data == "textures" and "time_budget" not in j.quick
     assert not [n for n in notes if "anomaly" in n]

@@ -53,7 +53,11 @@ def test_forward_gives_class_logits_at_two_sizes_and_backward_reaches_every_weig
         assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("name", ["unet_attention", "fcn_resnet_tiny", "setr_nano"])
+@pytest.mark.parametrize(
+    "name",
+    ["unet_attention", "fcn_resnet_tiny", "setr_nano"]
+    + ["deeplabv3p_resnet_tiny", "segformer_nano", "unet_tiny"],
+)
 def test_segmenter_accepts_sizes_the_network_does_not_divide(name):
     """The wrapper pads to the network's size divisor and crops back: any H x W works."""
     net = create_model(name, task="segmentation", num_classes=4, in_chans=3, img_size=64)
@@ -205,7 +209,9 @@ def test_review_suite_runs_segmentation_with_fixed_work():
     jobs, notes = review_jobs()
     kept, _ = quick_selection(jobs)
     seg = [j for j in kept if j.task == "segmentation"]
-    assert {j.model for j in seg} == {"unet_attention", "fcn_resnet_tiny", "setr_nano"}
+    models = {"unet_attention", "fcn_resnet_tiny", "setr_nano"}
+    models |= {"deeplabv3p_resnet_tiny", "segformer_nano", "unet_tiny"}  # issue 18
+    assert {j.model for j in seg} == models
     for job in seg:  # the work is the epochs, never seconds
         assert job.data == "shapes" and "time_budget" not in job.quick
     seg_notes = [n for n in notes if "segmentation" in n]

@@ -96,6 +96,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "missing, unexpected or of another shape. Nothing is downloaded.",
     )
     m.add_argument(
+        "--perceptual-weights",
+        metavar="PATH",
+        help="restoration with esrgan: a local VGG-19 weights file (torchvision layout) for the "
+        "paper's perceptual loss; without it a feature network is trained in the run",
+    )
+    m.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="passed to the model builder"
     )
     m.add_argument("--task-option", action="append", metavar="KEY=VALUE")
@@ -135,6 +141,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
         read_state_dict(args.inception_weights, "Inception-V3 weights file")
         cfg.task_options["inception_weights"] = args.inception_weights
+    if getattr(args, "perceptual_weights", None):
+        require_file(args.perceptual_weights, "VGG-19 weights file")
+        cfg.task_options["perceptual_weights"] = args.perceptual_weights
     return cfg
 
 

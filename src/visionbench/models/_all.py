@@ -7,3 +7,7 @@ from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (classification famil
 from . import dcgan, ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (autoencoders, GANs, diffusion, SR)
 from . import speedrun  # noqa: F401  (CIFAR-10 time-to-accuracy)
 from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-Net in unet_attention)
+from . import deeplab, segformer, unet  # noqa: F401  (issue 18: DeepLabV3+, SegFormer, plain U-Net)
+from . import esrgan  # noqa: F401  (issue 18: ESRGAN as published)
+from . import vae  # noqa: F401  (issue 18: variational autoencoder)
+from . import ganomaly  # noqa: F401  (issue 18: GAN anomaly detector)

@@ -35,13 +35,14 @@ from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics.anomaly import auroc, f1_max, pro_score
 from ..models.registry import ModelSpec
-from . import augment
+from . import augment, ganomaly
 from .base import Task, TaskState, register_task
 
-SCORINGS = ("reconstruct", "inpaint")
+SCORINGS = ("reconstruct", "inpaint", "latent")
 # Models whose skip connections copy their input: reconstruction error is blind for them, so they
 # default to inpainting and get a mask channel (the restoration task's inpainting input).
 SKIP_MODELS = ("unet_attention",)
+LATENT_MODELS = ("ganomaly",)  # scored by their latent distance (tasks/ganomaly.py)
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -177,6 +178,13 @@ class AnomalyDetection(Task):
         if self.state is None:
             o = self.options
             scoring = o.get("scoring") or ("inpaint" if spec.name in SKIP_MODELS else "reconstruct")
+            if spec.name in LATENT_MODELS:
+                scoring = o.get("scoring") or "latent"
+            if (scoring == "latent") != (spec.name in LATENT_MODELS):
+                raise VisionbenchError(
+                    f"scoring=latent is for {', '.join(LATENT_MODELS)} and their only scoring; "
+                    f"got scoring={scoring} with model '{spec.name}'"
+                )
             if scoring == "inpaint" and spec.name not in SKIP_MODELS:
                 raise VisionbenchError(
                     f"model '{spec.name}' cannot score by inpainting (it has no mask input); "
@@ -236,6 +244,16 @@ class AnomalyDetection(Task):
         keep = 1 - hidden
         return torch.cat([x * keep, keep], 1), x, hidden
 
+    def optimizers(self, model, recipe):
+        if ganomaly.is_latent_scored(model):
+            return ganomaly.optimizers(model, recipe)
+        return super().optimizers(model, recipe)
+
+    def train_step(self, ctx, model, batch):
+        if ganomaly.is_latent_scored(model):
+            return ganomaly.train_step(ctx, model, batch[0])
+        return super().train_step(ctx, model, batch)
+
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         inp, target, hidden = batch
         err = (model(inp) - target) ** 2
@@ -248,6 +266,8 @@ class AnomalyDetection(Task):
         """[N,1,H,W] per-pixel anomaly scores (smoothed squared error) for images [N,C,H,W]."""
         h, w = x.shape[-2:]
         xp = pad_to(x, model)
+        if self.scoring == "latent":
+            return ganomaly.score_maps(model, x)
         if self.scoring == "inpaint":
             g = torch.Generator().manual_seed(0)  # the same cells for every image and run
             parts = cell_parts(xp.shape[-2], xp.shape[-1], self.cell, self.parts, g).to(x.device)

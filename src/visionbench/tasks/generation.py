@@ -23,7 +23,7 @@ from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics import generation as gm
 from ..models.registry import create_model
-from . import inpainting
+from . import inpainting, vae
 from .base import Task, register_task
 
 DEFAULTS = {
@@ -247,6 +247,8 @@ class Generation(Task):
         )
         out["n_samples"] = n
         out["real_accuracy"] = float((self.classifier(real).argmax(1) == labels).float().mean())
+        if vae.is_vae(model):
+            out |= vae.elbo_metrics(model, real)
         if not val:
             out |= self.inpaint_scores(model, real)
             if self.opt["inception_weights"]:
@@ -319,6 +321,8 @@ class Generation(Task):
             ),
             image_grid_png(real[:64], out_dir / "real.png", title="real test images"),
         ]
+        if vae.is_vae(model):
+            paths.append(vae.reconstruction_picture(model, real, out_dir / "reconstructions.png"))
         done = self.inpaint(model, real[:16])
         if done is not None:
             out, keep = done

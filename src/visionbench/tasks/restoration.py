@@ -9,6 +9,7 @@ optimizers (a GAN, `adversarial`). Autoencoders also report their latent rate (b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
 from ..metrics.image import crop_border, luma, psnr, ssim
-from . import augment, compression, inpainting
+from . import augment, compression, esrgan, inpainting
 from .base import Task, TaskState, register_task
 
 KINDS = ("noise", "sr", "inpaint")
@@ -78,6 +79,7 @@ class RestorationState(TaskState):
     """The degradation the model learned to undo, canonical ('noise:25', 'sr:2', 'inpaint:box')."""
 
     degradation: str
+    perceptual_features: str = ""  # ESRGAN: which feature network its perceptual loss used
 
 
 class RestorationEvaluator(Evaluator):
@@ -160,7 +162,9 @@ class Restoration(Task):
         self.info = bundle.info
         self.n_train = len(bundle.train)
         value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
-        self.state = RestorationState(degradation=f"{self.kind}:{value[self.kind]}")
+        kept = self.state.perceptual_features if self.state is not None else ""  # eval of a run
+        self.state = RestorationState(f"{self.kind}:{value[self.kind]}", perceptual_features=kept)
+        self.perceptual_weights = self.options.get("perceptual_weights")  # training only
         return bundle
 
     def eval_data_options(self, info) -> dict:
@@ -177,7 +181,24 @@ class Restoration(Task):
                     f"model '{spec.name}' cannot inpaint (it has no mask input); use unet_attention"
                 )
             kw.setdefault("extra_in", 1)
+        if self.options.get("perceptual_weights"):  # ESRGAN: VGG-19 (weights: build_model)
+            kw.setdefault("perceptual", "vgg19")
         return kw
+
+    def build_model(self, spec, info) -> nn.Module:
+        """ESRGAN: loads the user's VGG-19 file when training and records which perceptual
+        features the run used in its state; every other model as the base builds it."""
+        model = super().build_model(spec, info)
+        path = getattr(self, "perceptual_weights", None)  # set by prepare: training only
+        if path:
+            source = esrgan.load_perceptual_weights(model, path)
+        elif getattr(model, "relativistic", False):
+            source = model.perceptual_source
+        else:
+            return model
+        if self.state is not None and not self.state.perceptual_features:
+            self.state = dataclasses.replace(self.state, perceptual_features=source)
+        return model
 
     def input_channels(self, info) -> int:
         return info.in_chans + (1 if self.kind == "inpaint" else 0)
@@ -214,6 +235,8 @@ class Restoration(Task):
     # adversarial training (SRGAN/ESRGAN style) -------------------------------------------------
     def optimizers(self, model, recipe):
         m = unwrap(model)
+        if getattr(m, "relativistic", False):
+            return esrgan.optimizers(model, recipe)
         if not getattr(m, "adversarial", False):
             return super().optimizers(model, recipe)
         from ..engine.optim import make_optimizer
@@ -225,6 +248,8 @@ class Restoration(Task):
 
     def train_step(self, ctx, model, batch):
         m = unwrap(model)
+        if getattr(m, "relativistic", False):
+            return esrgan.train_step(self, ctx, model, batch)
         if not getattr(m, "adversarial", False):
             return super().train_step(ctx, model, batch)
         degraded, clean = batch
