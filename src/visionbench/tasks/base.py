@@ -260,7 +260,14 @@ class Task(ABC):
 
 
 def _load_tasks() -> None:
-    from . import anomaly, classification, generation, restoration, segmentation  # noqa: F401
+    from . import (  # noqa: F401
+        anomaly,
+        classification,
+        detection,  # noqa: F401  (issue 13)
+        generation,
+        restoration,
+        segmentation,
+    )
 
 
 TASKS: Registry[type[Task]] = Registry("task", loader=_load_tasks)
