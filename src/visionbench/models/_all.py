@@ -7,4 +7,4 @@ from . import alexnet, capsnet, hybrid, vit  # noqa: F401  (classification famil
 from . import dcgan, ddpm, edsr, srcnn, srgan, unet_attention  # noqa: F401  (autoencoders, GANs, diffusion, SR)
 from . import speedrun  # noqa: F401  (CIFAR-10 time-to-accuracy)
 from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-Net in unet_attention)
-from . import detectors  # noqa: F401  (issue 13: detection, instance segmentation)
+from . import detectors, yolo  # noqa: F401  (issue 13: detection, instance segmentation)

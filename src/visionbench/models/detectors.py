@@ -62,6 +62,15 @@ class KeepSizeTransform(GeneralizedRCNNTransform):
         return super().resize(image, target)
 
 
+class ForegroundFCOS(FCOS):
+    """torchvision's FCOS scores every class index with a sigmoid, the unused background slot 0
+    included; its detections are dropped here so labels stay 1..K."""
+
+    def postprocess_detections(self, *args, **kwargs):
+        out = super().postprocess_detections(*args, **kwargs)
+        return [{k: v[d["labels"] > 0] for k, v in d.items()} for d in out]
+
+
 class TrunkWithFPN(nn.Module):
     """A trunk returning feature maps finest first, under an FPN; torchvision's backbone contract
     (`out_channels`, an OrderedDict of maps)."""
@@ -200,7 +209,7 @@ def fcos_small(backbone: nn.Module, num_classes: int, mean, std, convs: int = 2,
         "detections_per_img": 100,
         **kw,
     }
-    model = FCOS(
+    model = ForegroundFCOS(
         backbone,
         num_classes + 1,
         anchor_generator=AnchorGenerator(((4,), (8,), (16,)), ((1.0,),) * 3),

@@ -376,7 +376,8 @@ class Detection(Task):
     @torch.no_grad()
     def infer(self, model: nn.Module, images) -> list[dict]:
         outputs = model(images)
-        return [{k: v.detach() for k, v in o.items()} for o in outputs]
+        # labels are 1..K; a sigmoid head with a background slot (torchvision's FCOS) may emit 0
+        return [{k: v.detach()[o["labels"] > 0] for k, v in o.items()} for o in outputs]
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs) -> list[dict]:
