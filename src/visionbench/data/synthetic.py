@@ -237,20 +237,15 @@ def _instance_shapes(
     max_objects: int = 6,
     **_,
 ) -> DataBundle:
-    n_train, n_val, n_test = int(n_train), int(n_val), int(n_test)
-    n = n_train + n_val + n_test
-    images, targets = make_instance_scenes(n, img_size, seed=1, max_objects=int(max_objects))
-    order = np.random.default_rng(split_seed).permutation(n)
-    parts = {
-        "test": order[:n_test],
-        "val": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
-    }
+    sizes = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
     sets = {}
-    for k, v in parts.items():
-        v = np.sort(v)
-        sets[k] = TargetListSet(images[v], [targets[i] for i in v])
-        sets[k].category_ids = [1, 2, 3]
+    for k, (name, n) in enumerate(sizes.items()):
+        # each split from its own seed: val and test stay the same scenes whatever n_train is
+        images, targets = make_instance_scenes(
+            n, img_size, seed=1000 + 10 * int(split_seed) + k, max_objects=int(max_objects)
+        )
+        sets[name] = TargetListSet(images, targets)
+        sets[name].category_ids = [1, 2, 3]
     info = DataInfo(
         name="shapes",
         task=task,
@@ -259,8 +254,8 @@ def _instance_shapes(
         num_classes=len(SHAPES),
         class_names=list(SHAPES),
         sizes={k: len(sets[k]) for k in ("train", "val", "test")},
-        split=f"random {n_train}/{n_val}/{n_test} of {n} scenes (1-{max_objects} shapes, "
-        f"partly overlapping), seed {split_seed}",
+        split=f"{n_train}/{n_val}/{n_test} scenes of 1-{max_objects} partly overlapping shapes, "
+        f"each split drawn from its own seed (split seed {split_seed})",
         scale="small",
     )
     return DataBundle(info, sets["train"], sets["val"], sets["test"])
