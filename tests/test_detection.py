@@ -128,7 +128,8 @@ def test_shapes_run_evaluates_beside_the_baseline_and_predicts(tmp_path):
     m = res.metrics
     for key in ("map", "map_50", "map_75", "mar_100", "voc_map", "ap_circle", "prior_map"):
         assert key in m
-    assert list(m)[0] == "prior_map"  # the report takes the first *_map key as the baseline
+    run_json = json.loads((res.run_dir / "run.json").read_text())
+    assert "prior_map" in json.dumps(run_json)  # the report finds the baseline beside map
     assert 0 <= m["prior_map"] < 0.05 and m["map_medium"] is None  # no medium objects at 64 px
     again = vb.evaluate(res.run_dir)
     assert again["map"] == pytest.approx(m["map"], abs=1e-9)
@@ -138,9 +139,12 @@ def test_shapes_run_evaluates_beside_the_baseline_and_predicts(tmp_path):
     Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(src)
     run, cfg, task, model, info = vb.load_run(res.run_dir)
     outs = task.predict(model, vb.api.read_image(src, 3))
-    png, js = task.write_prediction(outs, src, tmp_path / "pred.png")
+    saved = tmp_path / "test_dets.json"
+    assert cli(["eval", str(res.run_dir), "--save-predictions", str(saved)]) == 0
+    assert {"image_id", "category_id", "bbox", "score"} <= set(json.loads(saved.read_text())[0])
+    png = vb.predict(res.run_dir, src, tmp_path / "pred.png")
     assert Image.open(png).size == (256, 256)  # drawn 4x so labels are legible
-    dets = json.loads(Path(js).read_text())
+    dets = json.loads(png.with_suffix(".json").read_text())
     assert len(dets) == len(outs[0]["labels"])
     assert all({"bbox", "score", "category_id"} <= set(d) for d in dets)
 
@@ -224,7 +228,7 @@ def test_real_layout_trains_and_evaluates(tmp_path, layout):
     assert res.status["status"] == "done" and "map" in m and "prior_map" in m
     if layout == "coco":  # the run keeps COCO's category ids for the results JSON
         run, cfg, task, model, info = vb.load_run(res.run_dir)
-        assert task.category_ids == [10, 20, 30]
+        assert task.state.category_ids == [10, 20, 30]
         bundle = vb.load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed)
         results = task.coco_results(model, bundle.test, torch.device("cpu"))
         assert all(r["category_id"] in (10, 20, 30) for r in results)
@@ -258,9 +262,9 @@ def test_broken_annotations_fail_in_one_line(tmp_path, capsys, damage, message):
         first["segmentation"] = {"size": [32, 32], "counts": "0"}
         first["image_id"] = 1
     (tmp_path / "data" / "annotations" / "instances_train2017.json").write_text(json.dumps(ann))
-    code = cli("train", "instance_segmentation", "--model", "mask_rcnn_tiny", "--data",
-               f"coco:{tmp_path / 'data'}", "--epochs", "1", "--out", str(tmp_path / "runs"),
-               "--quiet")  # fmt: skip
+    code = cli(["train", "instance_segmentation", "--model", "mask_rcnn_tiny", "--data",
+                f"coco:{tmp_path / 'data'}", "--epochs", "1", "--out", str(tmp_path / "runs"),
+                "--quiet"])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1
     assert __import__("re").search(message, err), err

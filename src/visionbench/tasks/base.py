@@ -217,6 +217,10 @@ class Task(ABC):
         return ev.per_sample()
 
     # outputs --------------------------------------------------------------------------------
+    def save_predictions(self, model: nn.Module, dataset, device: torch.device, path: Path) -> Path:
+        """`eval --save-predictions FILE`: the test predictions in a format other tools read."""
+        raise VisionbenchError(f"{self.name}: --save-predictions is not supported for this task")
+
     @abstractmethod
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> Any: ...
 
@@ -263,7 +267,7 @@ def _load_tasks() -> None:
     from . import (  # noqa: F401
         anomaly,
         classification,
-        detection,  # noqa: F401  (issue 13)
+        detection,
         generation,
         restoration,
         segmentation,

@@ -26,12 +26,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..data.registry import DataBundle, DataInfo
+from ..data.formats.common import collate_detection
+from ..data.registry import DataBundle
 from ..engine.batches import iterate
+from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics.detection import COCO_NAMES, CocoAccumulator, voc_map
-from ..models.registry import ModelSpec, create_model
-from .base import StepContext, Task, register_task
+from ..models.registry import ModelSpec
+from .base import StepContext, Task, TaskState, register_task
 
 AUGMENTS = ("none", "hflip", "hflip_scale")
 PER_OBJECT = ("labels", "iscrowd", "difficult", "area")  # target fields with one row per box
@@ -224,6 +226,65 @@ def _colour(label: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in palette()[1 + (label - 1) % 254])
 
 
+# -- state and evaluator ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DetectionState(TaskState):
+    """The training images' channel statistics (normalisation inside the model), the class
+    prior baseline learned from the training boxes, and the dataset's category ids (label k is
+    category_ids[k-1], so results JSON speaks the dataset's ids)."""
+
+    mean: list[float]
+    std: list[float]
+    prior: dict
+    category_ids: list[int]
+
+
+class DetectionEvaluator(Evaluator):
+    """Streams each batch's detections (and the prior baseline's, on the same images) into
+    COCO records; scores them once in `compute`."""
+
+    def __init__(self, task: Detection):
+        self.task = task
+        self.prior = ClassPrior.from_dict(task.require_state().prior)
+
+    def reset(self) -> None:
+        ids = list(range(1, self.task.info.num_classes + 1))
+        self.learned = CocoAccumulator(ids, segm=self.task.masks)
+        self.baseline = CocoAccumulator(ids, segm=self.task.masks)
+        self.boxes_pred, self.boxes_prior, self.boxes_true = [], [], []
+
+    def infer(self, model, batch):
+        return self.task.infer(model, batch[0])
+
+    def update(self, batch, outputs) -> None:
+        images, targets = batch
+        sizes = [tuple(x.shape[-2:]) for x in images]
+        targets = [self.task.scored_target(t, s) for t, s in zip(targets, sizes)]
+        baseline = [self.prior.predict(h, w, self.task.masks) for h, w in sizes]
+        self.learned.add(outputs, targets)
+        self.baseline.add(baseline, targets)
+        self.boxes_pred += [_boxes_only(o) for o in outputs]
+        self.boxes_prior += [_boxes_only(o) for o in baseline]
+        self.boxes_true += [_boxes_only(t) for t in targets]
+
+    def compute(self) -> dict:
+        out: dict[str, float | None] = {}
+        kinds = [("bbox", "")] + ([("segm", "mask_")] if self.task.masks else [])
+        names = self.task.info.class_names
+        for iou_type, prefix in kinds:
+            stats, per_class = self.learned.compute(iou_type)
+            base, _ = self.baseline.compute(iou_type)
+            for k in COCO_NAMES:
+                out[f"{prefix}{k}"] = _defined(stats[k])
+            for k in ("map", "map_50", "map_75"):
+                out[f"prior_{prefix}{k}"] = _defined(base[k])
+            for label, ap in per_class.items():
+                out[f"{prefix}ap_{_name(names, label)}"] = _defined(ap)
+        out["voc_map"] = _nan_none(voc_map(self.boxes_pred, self.boxes_true)["map"])
+        out["prior_voc_map"] = _nan_none(voc_map(self.boxes_prior, self.boxes_true)["map"])
+        return out
+
+
 # -- the task --------------------------------------------------------------------------------------
 @register_task
 class Detection(Task):
@@ -234,45 +295,42 @@ class Detection(Task):
     masks = False  # instance segmentation also trains and scores masks
     metric_names = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large",
                     "mar_1", "mar_10", "mar_100", "voc_map")  # fmt: skip
+    State = DetectionState
+    suite_data = ("shapes", {})
+    baselines = {"map": "prior_map", "map_50": "prior_map_50", "map_75": "prior_map_75",
+                 "voc_map": "prior_voc_map"}  # fmt: skip
+    also_shown = ("map_50", "map_75", "voc_map")
+    prediction_kind = "picture with boxes and COCO results JSON"
+    eval_batch_size = 16
+    export_refusal = (
+        "a detector returns a different number of boxes per image (score threshold and NMS "
+        "inside the model); ONNX export of that is not supported here"
+    )
 
     # data and model ------------------------------------------------------------------------------
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
-        info = bundle.info
-        self.class_names = list(info.class_names)
-        self.num_classes = info.num_classes
-        self.category_ids = list(getattr(bundle.train, "category_ids", []) or
-                                 range(1, info.num_classes + 1))  # fmt: skip
-        self.mean, self.std = channel_stats(bundle.train, info.in_chans)
-        self.prior = ClassPrior.fit(training_targets(bundle.train))
-        if not self.prior.boxes:
-            raise VisionbenchError(f"{info.name}: the training split has no annotated objects")
+        self.info = bundle.info
+        if self.state is None:  # a run loaded for eval keeps the state it was trained with
+            mean, std = channel_stats(bundle.train, bundle.info.in_chans)
+            prior = ClassPrior.fit(training_targets(bundle.train))
+            if not prior.boxes:
+                raise VisionbenchError(
+                    f"{bundle.info.name}: the training split has no annotated objects"
+                )
+            ids = list(getattr(bundle.train, "category_ids", []) or [])
+            ids = ids or list(range(1, bundle.info.num_classes + 1))
+            self.state = DetectionState(mean, std, prior.to_dict(), [int(c) for c in ids])
         return bundle
 
-    def build_model(self, spec: ModelSpec, info: DataInfo) -> nn.Module:
-        if not hasattr(self, "prior"):  # rebuilt from a run: what prepare learned is saved
-            o = self.options
-            self.mean, self.std = o["mean"], o["std"]
-            self.prior = ClassPrior.from_dict(o["prior"])
-            self.category_ids = o.get("category_ids") or list(range(1, info.num_classes + 1))
-            self.class_names, self.num_classes = list(info.class_names), info.num_classes
-        return create_model(
-            spec.name,
-            task=self.name,
-            num_classes=info.num_classes,
-            in_chans=info.in_chans,
-            img_size=self.cfg.img_size or spec.input_size(info.img_size),
-            mean=self.mean,
-            std=self.std,
-            **self.cfg.model_kwargs,
-        )
+    def model_kwargs(self, spec: ModelSpec) -> dict:
+        st = self.require_state()
+        return {"mean": st.mean, "std": st.std, **self.cfg.model_kwargs}
 
-    def run_extras(self) -> dict:
-        return {
-            "mean": self.mean,
-            "std": self.std,
-            "prior": self.prior.to_dict(),
-            "category_ids": self.category_ids,
-        }
+    def collate(self, samples: list):
+        return collate_detection(samples)
+
+    def eval_batches(self, dataset, device, purpose: str = "test"):
+        return iterate(dataset, self.eval_batch_size, device=device, collate=self.collate)
 
     # training ------------------------------------------------------------------------------------
     def augment(self, batch, generator: torch.Generator):
@@ -323,55 +381,16 @@ class Detection(Task):
         return {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
 
     # evaluation ----------------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, dataset, device, batch_size: int = 16) -> dict:
-        learned = CocoAccumulator(self.category_ids_contiguous(), segm=self.masks)
-        prior = CocoAccumulator(self.category_ids_contiguous(), segm=self.masks)
-        boxes_pred, boxes_prior, boxes_true = [], [], []
-        for images, targets in iterate(dataset, batch_size, device=device):
-            outputs = self.infer(model, images)
-            sizes = [tuple(x.shape[-2:]) for x in images]
-            targets = [self._scored_target(t, s) for t, s in zip(targets, sizes)]
-            baseline = [self.prior.predict(h, w, self.masks) for h, w in sizes]
-            learned.add(outputs, targets)
-            prior.add(baseline, targets)
-            boxes_pred += [_boxes_only(o) for o in outputs]
-            boxes_prior += [_boxes_only(o) for o in baseline]
-            boxes_true += [_boxes_only(t) for t in targets]
-        return self._scores(learned, prior, boxes_pred, boxes_prior, boxes_true)
+    def evaluator(self, purpose: str = "test") -> DetectionEvaluator:
+        return DetectionEvaluator(self)
 
-    def _scored_target(self, t: dict, size: tuple[int, int]) -> dict:
+    def scored_target(self, t: dict, size: tuple[int, int]) -> dict:
         """The target as COCO scores it: its image size, and for box-only scoring the mask
         area instead of the masks (the same area ranges as mask scoring, without encoding)."""
         t = {**t, "size": torch.tensor(size)}
         if not self.masks and "masks" in t:
             t["area"] = t.pop("masks").flatten(1).sum(1)
         return t
-
-    def category_ids_contiguous(self) -> list[int]:
-        return list(range(1, self.num_classes + 1))
-
-    def _scores(self, learned, prior, boxes_pred, boxes_prior, boxes_true) -> dict:
-        out: dict[str, float | None] = {}
-        kinds = [("bbox", "")] + ([("segm", "mask_")] if self.masks else [])
-        results = {}
-        for iou_type, prefix in kinds:
-            results[prefix] = learned.compute(iou_type), prior.compute(iou_type)
-        # baselines first: the report takes the first `*_<metric>` key as a metric's baseline
-        for _iou, prefix in kinds:
-            (_, _), (pstats, _) = results[prefix]
-            for k in ("map", "map_50", "map_75"):
-                out[f"prior_{prefix}{k}"] = _defined(pstats[k])
-        out["prior_voc_map"] = _nan_none(voc_map(boxes_prior, boxes_true)["map"])
-        for _iou, prefix in kinds:
-            (stats, per_class), _ = results[prefix]
-            for k in COCO_NAMES:
-                out[f"{prefix}{k}"] = _defined(stats[k])
-            for label, ap in per_class.items():
-                out[f"{prefix}ap_{_name(self.class_names, label)}"] = _defined(ap)
-        voc = voc_map(boxes_pred, boxes_true)
-        out["voc_map"] = _nan_none(voc["map"])
-        return out
 
     @torch.no_grad()
     def infer(self, model: nn.Module, images) -> list[dict]:
@@ -389,16 +408,19 @@ class Detection(Task):
                 o["masks"] = (o["masks"][:, 0] > 0.5).to(torch.uint8)
         return outs
 
-    def write_prediction(self, outputs: list[dict], input_path, output=None) -> list[Path]:
-        """A PNG with boxes (and masks) drawn, labelled `class score`, and the detections as a
-        COCO results JSON (category ids of the dataset, bbox as x, y, w, h; masks as RLE)."""
+    def write_prediction(
+        self, outputs: list[dict], input_path, output, *, info, metrics, top: int = 5
+    ) -> Path:
+        """A PNG with boxes (and masks) drawn, labelled `class score`, and beside it (same name,
+        .json) the detections as COCO results (the dataset's category ids, bbox as x, y, w, h,
+        masks as RLE); returns the PNG's path."""
         from ..metrics.detection import _rle
 
         src = Path(input_path)
         png = Path(output) if output else src.with_name(src.stem + "_detections.png")
         image = _read_rgb(src)
         det = outputs[0]
-        drawn = draw_detections(image, det, self.class_names, scale=_scale_for(image))
+        drawn = draw_detections(image, det, info.class_names, scale=_scale_for(image))
         _write_png(drawn, png)
         results = []
         for i in range(len(det["labels"])):
@@ -408,7 +430,7 @@ class Detection(Task):
                 "image_id": 0,
                 "file_name": src.name,
                 "category_id": self._category_id(label),
-                "category_name": _name(self.class_names, label),
+                "category_name": _name(info.class_names, label),
                 "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
                 "score": round(float(det["scores"][i]), 5),
             }
@@ -417,19 +439,26 @@ class Detection(Task):
             results.append(r)
         js = png.with_suffix(".json")
         js.write_text(json.dumps(results))
-        return [png, js]
+        return png
 
     def _category_id(self, label: int) -> int:
-        ids = self.category_ids
+        ids = self.require_state().category_ids
         return int(ids[label - 1]) if 0 < label <= len(ids) else int(label)
 
+    def save_predictions(self, model: nn.Module, dataset, device, path: Path) -> Path:
+        """`eval --save-predictions FILE`: the test detections as COCO results JSON (the
+        dataset's image and category ids; masks as RLE), for any external scorer."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.coco_results(model, dataset, device)))
+        return path
+
     def coco_results(self, model: nn.Module, dataset, device, batch_size: int = 16) -> list[dict]:
-        """The test detections as COCO results (the dataset's image and category ids), for
-        `eval --save-predictions`."""
+        """The test detections as COCO results (the dataset's image and category ids)."""
         from ..metrics.detection import _rle
 
         results = []
-        for images, targets in iterate(dataset, batch_size, device=device):
+        for images, targets in iterate(dataset, batch_size, device=device, collate=self.collate):
             for det, t in zip(self.predict(model, images), targets):
                 image_id = int(t.get("image_id", len(results)))
                 for i in range(len(det["labels"])):
@@ -455,9 +484,9 @@ class Detection(Task):
         rows = []
         for (x, t), o in zip(items, outs):
             s = _scale_for(x)
-            truth = draw_detections(x, {k: v for k, v in t.items() if k != "scores"},
-                                    self.class_names, scale=s)  # fmt: skip
-            rows.append((truth, draw_detections(x, o, self.class_names, scale=s)))
+            names = bundle.info.class_names
+            truth = draw_detections(x, t, names, scale=s)
+            rows.append((truth, draw_detections(x, o, names, scale=s)))
         return [_gallery(rows, out_dir / f"{self.name}.png")]
 
 
@@ -500,7 +529,7 @@ def _write_png(img: torch.Tensor, path: Path) -> Path:
 
 
 def _gallery(rows: list[tuple[torch.Tensor, torch.Tensor]], path: Path) -> Path:
-    from ..analysis.plots import _save, _show, plt
+    from ..viz.plots import _save, _show, plt
 
     fig, axes = plt.subplots(len(rows), 2, figsize=(5.2, 2.6 * len(rows)), squeeze=False)
     for r, (truth, pred) in enumerate(rows):
@@ -518,3 +547,7 @@ class InstanceSegmentation(Detection):
     description = "find every object and its pixels: box, mask, class and score (Sec. 5.3)"
     masks = True
     metric_names = ("mask_map", "mask_map_50", "mask_map_75", *Detection.metric_names)
+    baselines = {**Detection.baselines, "mask_map": "prior_mask_map",
+                 "mask_map_50": "prior_mask_map_50", "mask_map_75": "prior_mask_map_75"}  # fmt: skip
+    also_shown = ("mask_map_50", "map", "map_50")
+    prediction_kind = "picture with boxes, masks and COCO results JSON"
