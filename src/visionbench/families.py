@@ -71,7 +71,7 @@ _family(
     applications="Classification, backbones for detection and segmentation, restoration.",
     citation="He et al., CVPR 2016 (ResNet); Huang et al., CVPR 2017 (DenseNet); "
     "Tan & Le, ICML 2019 (EfficientNet)",
-    tasks=["classification", "detection", "segmentation", "restoration"],
+    tasks=["classification", "detection", "instance_segmentation", "segmentation", "restoration"],
 )
 _family(
     key="mobile_cnn",

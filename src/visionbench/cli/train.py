@@ -211,7 +211,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         data=args.data,
         data_options=parse_kv(args.data_option, "--data-option"),
+        save_predictions=args.save_predictions,
     )
+    if args.save_predictions:
+        console.print(f"test predictions written to [bold]{args.save_predictions}[/bold]")
     run = RunDir.open(args.run_dir)
     saved = run.read_json(run.metrics)
     if args.json:
@@ -304,6 +307,11 @@ def register(sub) -> None:
         default=0,
         metavar="N",
         help="add 95%% bootstrap intervals (N resamples) to metrics that average over test samples",
+    )
+    p.add_argument(
+        "--save-predictions",
+        metavar="FILE",
+        help="also write the test predictions there (detection: COCO results JSON)",
     )
     p.set_defaults(func=cmd_eval)
 

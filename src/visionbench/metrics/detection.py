@@ -181,6 +181,14 @@ def coco_evaluate(
 ) -> dict[str, float]:
     """The twelve COCO numbers for a ground-truth dict/file and a detection list/file, both
     validated first (cocofile). `empty_boxes_ok`: a model's zero-size boxes count (as misses)."""
+    return coco_evaluate_classes(gt, detections, iou_type, empty_boxes_ok)[0]
+
+
+def coco_evaluate_classes(
+    gt, detections, iou_type: str = "bbox", empty_boxes_ok: bool = False
+) -> tuple[dict[str, float], dict[int, float]]:
+    """The twelve COCO numbers and each category's AP@[.5:.95] (area all, maxDets 100; -1 for
+    a category without ground truth), from one evaluation."""
     from faster_coco_eval import COCO, COCOeval_faster
 
     if iou_type not in ("bbox", "segm"):
@@ -204,7 +212,13 @@ def coco_evaluate(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(COCO_NAMES, ev.stats[:12])}
+    stats = {name: float(v) for name, v in zip(COCO_NAMES, ev.stats[:12])}
+    precision = np.asarray(ev.eval["precision"])  # [iou, recall, category, area, maxDets]
+    per_class = {}
+    for k, cat_id in enumerate(ev.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        per_class[int(cat_id)] = float(p[p > -1].mean()) if (p > -1).any() else -1.0
+    return stats, per_class
 
 
 def coco_map(
@@ -216,6 +230,53 @@ def coco_map(
     """COCO mAP of a detection task's per-image predictions and targets."""
     gt, dets = to_coco(predictions, targets, iou_type, num_classes)
     return coco_evaluate(gt, dets, iou_type, empty_boxes_ok=True)
+
+
+class CocoAccumulator:
+    """COCO ground truth and detections gathered batch by batch, so an evaluation keeps only
+    COCO records (boxes, RLE masks), never whole prediction tensors. Image ids run 1, 2, ...
+    in the order images are added; `segm` adds mask detections beside the box ones. With
+    `category_ids` every listed category is scored (-1 when it has no ground truth)."""
+
+    def __init__(self, category_ids: Sequence[int] | None = None, segm: bool = False):
+        self.category_ids, self.segm = category_ids, segm
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        self.detections: dict[str, list[dict]] = {"bbox": [], "segm": []}
+        self.categories: set[int] = set()
+
+    def add(self, predictions: Sequence[dict], targets: Sequence[dict]) -> None:
+        offset, ann_offset = len(self.images), len(self.annotations)
+        kinds = ("bbox", "segm") if self.segm else ("bbox",)
+        for kind in kinds:
+            gt, dets = to_coco(predictions, targets, kind)
+            for d in dets:
+                d["image_id"] += offset
+            self.detections[kind] += dets
+        for im in gt["images"]:
+            self.images.append({**im, "id": im["id"] + offset})
+        for a in gt["annotations"]:
+            self.annotations.append(
+                {**a, "id": a["id"] + ann_offset, "image_id": a["image_id"] + offset}
+            )
+        self.categories |= {c["id"] for c in gt["categories"]}
+
+    def ground_truth(self) -> dict:
+        cats = self.category_ids if self.category_ids else sorted(self.categories)
+        return {
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": [{"id": int(c), "name": str(c)} for c in cats],
+        }
+
+    def compute(self, iou_type: str = "bbox") -> tuple[dict[str, float], dict[int, float]]:
+        """The twelve COCO numbers and per-category AP; all -1 for a set without images."""
+        if not self.images:
+            return {n: -1.0 for n in COCO_NAMES}, {}
+        # a model's zero-size boxes are misses, not a malformed file
+        return coco_evaluate_classes(
+            self.ground_truth(), self.detections[iou_type], iou_type, empty_boxes_ok=True
+        )
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool = False) -> float:

@@ -217,6 +217,10 @@ class Task(ABC):
         return ev.per_sample()
 
     # outputs --------------------------------------------------------------------------------
+    def save_predictions(self, model: nn.Module, dataset, device: torch.device, path: Path) -> Path:
+        """`eval --save-predictions FILE`: the test predictions in a format other tools read."""
+        raise VisionbenchError(f"{self.name}: --save-predictions is not supported for this task")
+
     @abstractmethod
     def predict(self, model: nn.Module, inputs: torch.Tensor) -> Any: ...
 
@@ -260,7 +264,14 @@ class Task(ABC):
 
 
 def _load_tasks() -> None:
-    from . import anomaly, classification, generation, restoration, segmentation  # noqa: F401
+    from . import (  # noqa: F401
+        anomaly,
+        classification,
+        detection,
+        generation,
+        restoration,
+        segmentation,
+    )
 
 
 TASKS: Registry[type[Task]] = Registry("task", loader=_load_tasks)

@@ -241,6 +241,7 @@ def evaluate(
     bootstrap: int = 0,
     data: str | None = None,
     data_options: dict | None = None,
+    save_predictions: str | Path | None = None,
 ) -> dict:
     """Reload a run's weights and recompute its test metrics on the same split, or, with
     `data='NAME:PATH'`, on another data set with a compatible label space (cross-dataset
@@ -248,7 +249,8 @@ def evaluate(
 
     With `bootstrap=N`, each metric that is a mean over test samples (accuracy, per-image PSNR
     and SSIM, ...) also gets a seeded 95% percentile-bootstrap interval from N resamples, under
-    `intervals`.
+    `intervals`. With `save_predictions=FILE` the task writes its test predictions there (a
+    detector: COCO results JSON).
     """
     run, cfg, task, model, info = load_run(run_dir)
     dev = resolve_device(device)
@@ -271,6 +273,8 @@ def evaluate(
             metrics["intervals"] = {
                 k: bootstrap_ci(v, n_resamples=bootstrap) for k, v in values.items()
             }
+        if save_predictions:
+            task.save_predictions(model, bundle.test, dev, Path(save_predictions))
     return metrics
 
 

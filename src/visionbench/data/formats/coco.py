@@ -151,7 +151,7 @@ def decode_masks(rec: Record, size: tuple[int, int]) -> np.ndarray:
 
 @register_dataset(
     "coco",
-    tasks=("detection", "segmentation"),
+    tasks=("detection", "instance_segmentation", "segmentation"),
     format="COCO instances JSON (annotations/instances_<split>.json) + image folders",
     description="COCO-style detection / instance segmentation (boxes, polygon + RLE masks, "
     "iscrowd); segmentation gives semantic masks painted from the instances",

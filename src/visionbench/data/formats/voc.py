@@ -167,7 +167,7 @@ def object_masks(rec: Record, size) -> np.ndarray:
 
 @register_dataset(
     "voc",
-    tasks=("detection", "segmentation"),
+    tasks=("detection", "instance_segmentation", "segmentation"),
     format="VOCdevkit/VOC20xx: Annotations/*.xml, JPEGImages, SegmentationClass|Object/*.png, "
     "ImageSets/{Main,Segmentation}/*.txt",
     description="Pascal VOC 2007/2012: 20 classes; detection with the difficult flag, semantic "
@@ -179,6 +179,7 @@ def object_masks(rec: Record, size) -> np.ndarray:
 def load_voc(
     task: str, root: Path, split_seed: int = 0, masks: bool = False, img_size=None, **_
 ) -> DataBundle:
+    masks = masks or task == "instance_segmentation"  # instance masks: SegmentationObject
     kind = "Segmentation" if task == "segmentation" or masks else "Main"
     cat = catalog(root, kind)
     cat.raise_if_problems()
