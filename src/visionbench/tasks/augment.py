@@ -1,4 +1,13 @@
-"""Batch augmentations on tensors, on the batch's device, drawn from the step's generator."""
+"""Batch augmentations on tensors, on the batch's device, drawn from the step's generator.
+
+Why ours and not torchvision.transforms.v2 here: v2 draws from the global RNG (no generator
+argument) and, given a batched tensor, draws one random parameter for the whole batch, so a
+per-image flip or shift of an in-memory batch on the GPU would need a Python loop over images and
+a reseeded global RNG per step. These few lines draw per image from the step's generator, which
+is what makes a resumed run bit-identical (the trainer reseeds it per epoch). Transforms that
+must move boxes and masks with the image (detection, instance segmentation) do use v2 with
+tv_tensors, per sample, in tasks/detection.py.
+"""
 
 from __future__ import annotations
 
