@@ -75,13 +75,15 @@ class TrainConfig:
         return self
 
 
-# (kind, lowest, lowest allowed itself?, highest) per option; kinds: int, float, str, bool, dict
-_INT, _FLOAT, _STR, _BOOL, _DICT = (
+# (kind, lowest, lowest allowed itself?, highest) or (kind, choices) per option; kinds: int,
+# float, str, bool, dict, a list of strings (each one of the choices)
+_INT, _FLOAT, _STR, _BOOL, _DICT, _STRS = (
     "an integer",
     "a number",
     "a string",
     "true or false",
     "a mapping",
+    "a list of strings",
 )
 RULES: dict[str, tuple] = {
     "task": (_STR,),
@@ -95,7 +97,7 @@ RULES: dict[str, tuple] = {
     "epochs": (_INT, 1, True),
     "batch_size": (_INT, 1, True),
     "lr": (_FLOAT, 0, False),
-    "optimizer": (_STR, ("adamw", "adam", "sgd")),
+    "optimizer": (_STR,),  # adamw | adam | sgd | a timm name: the optimizer factory checks it
     "schedule": (_STR, ("cosine", "onecycle", "constant")),
     "weight_decay": (_FLOAT, 0, True),
     "augment": (_STR, ("none", "shift", "flip_crop", "flip", "hflip")),
@@ -115,9 +117,11 @@ RULES: dict[str, tuple] = {
     "task_options": (_DICT,),
     "data_options": (_DICT,),
     "quiet": (_BOOL,),
+    "weights": (_STR,),
+    "loggers": (_STRS, ("tensorboard", "mlflow")),
 }
 OPTIONAL = {"epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment"}
-OPTIONAL |= {"time_budget", "patience", "train_fraction", "threads", "img_size"}
+OPTIONAL |= {"time_budget", "patience", "train_fraction", "threads", "img_size", "weights"}
 
 
 def _is(kind: str, v) -> bool:
@@ -129,6 +133,8 @@ def _is(kind: str, v) -> bool:
         return isinstance(v, str)
     if kind == _BOOL:
         return isinstance(v, bool)
+    if kind == _STRS:
+        return isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
     return isinstance(v, dict) and all(isinstance(k, str) for k in v)
 
 
@@ -139,7 +145,8 @@ def _problem(key: str, v) -> str | None:
     if not _is(kind, v):
         return f"must be {kind}" + (" with text keys" if kind == _DICT else "")
     if rest and isinstance(rest[0], tuple):
-        return None if v in rest[0] else f"must be one of {', '.join(rest[0])}"
+        bad = [x for x in v if x not in rest[0]] if kind == _STRS else [v] * (v not in rest[0])
+        return f"must be one of {', '.join(rest[0])}" if bad else None
     if rest:
         low, inclusive, *high = rest
         if v < low or (v == low and not inclusive) or (high and v > high[0]):
