@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import timm
 import torch
 import torch.nn as nn
 
-from visionbench.analysis.profile import count_flops, count_params, profile_model, weights_bytes
+from visionbench.analysis.profile import (
+    _Energy,
+    count_flops,
+    count_params,
+    profile_model,
+    weights_bytes,
+)
 
 
 def test_resnet18_flops_match_the_published_count():
@@ -41,7 +50,44 @@ def test_profile_model_reports_every_quantity():
     assert p["environment"]["device"] == "cpu" and p["environment"]["precision"] == "fp32"
     # safetensors: 4 bytes per float32 parameter plus a small JSON header
     assert 4 * p["params"] < weights_bytes(model) < 4 * p["params"] + 2048
-    assert "energy" not in p or p["energy"]["joules_per_image"] >= 0
+
+
+class _FakeRapl:
+    """A RAPL counter (microjoules) that has advanced by `step` at every read after the first."""
+
+    def __init__(self, real: Path, step: int):
+        self.real, self.step, self.reads = real, step, 0
+
+    def __fspath__(self) -> str:  # os.access sees a readable file
+        return str(self.real)
+
+    def read_text(self) -> str:
+        self.reads += 1
+        return str(10**9 + self.step * (self.reads - 1))
+
+
+def _tiny_profile():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    return profile_model(model, lambda b: torch.rand(b, 1, 2, 2), batch=4)
+
+
+def test_energy_is_absent_where_no_counter_is_readable(monkeypatch, tmp_path):
+    monkeypatch.setattr(_Energy, "RAPL", tmp_path / "no_such_energy_uj")
+    counter = _Energy(torch.device("cpu"))
+    assert counter.read is None and counter.source is None
+    assert "energy" not in _tiny_profile()
+
+
+def test_energy_divides_the_counted_joules_by_the_images_run(monkeypatch, tmp_path):
+    real = tmp_path / "energy_uj"
+    real.write_text("0")
+    fake = _FakeRapl(real, step=6_000_000)  # 6 J between the two reads
+    monkeypatch.setattr(_Energy, "RAPL", fake)
+    p = _tiny_profile()
+    assert fake.reads == 2  # one read before the throughput runs, one after
+    images = p["throughput"]["batch"] * p["throughput"]["repeats"]
+    assert p["energy"]["joules_per_image"] == pytest.approx(6.0 / images)
+    assert p["energy"]["source"].startswith("RAPL")
 
 
 def test_generative_models_are_profiled_per_sampled_image():
