@@ -185,13 +185,21 @@ def test_cli_round_trip(dae_anomaly, tmp_path, capsys):
     saved = json.loads((result.run_dir / "metrics.json").read_text())
     for k in ("image_auroc", "pixel_auroc", "f1_max", "pro", "baseline_image_auroc"):
         assert again[k] == pytest.approx(saved[k], abs=1e-6)
-    patch = load_dataset("textures", "anomaly", **SMALL).test.images[-1, 0]
+    # the first defective test patch (a texture with a planted defect and its ground-truth mask)
+    test = load_dataset("textures", "anomaly", **SMALL).test
+    first = int(torch.nonzero(test.labels != 0)[0])
+    patch, defect = test.images[first, 0], test.others[-1][first].reshape(32, 32) > 0
+    assert 0 < defect.sum() < 32 * 32 / 4 and not defect[0, 0]  # a constant map peaks at (0, 0)
     src = tmp_path / "patch.png"
     Image.fromarray((patch.numpy() * 255).round().astype(np.uint8)).save(src)
     assert main(["predict", run, "--input", str(src), "--output", str(tmp_path / "map.png")]) == 0
+    assert "anomaly map" in capsys.readouterr().out
     with Image.open(tmp_path / "map.png") as im:
         assert im.size == (32, 32)
-    assert "anomaly map" in capsys.readouterr().out
+        written = torch.from_numpy(np.asarray(im.convert("L"), dtype=np.float32))
+    # the written map localises the defect: its peak lies inside it, and it is brighter there
+    assert bool(defect.flatten()[written.argmax()])
+    assert written[defect].mean() > 2 * written[~defect].mean()
 
 
 @pytest.mark.parametrize(
