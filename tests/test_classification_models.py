@@ -166,4 +166,8 @@ def test_list_models_shows_params_and_flops(tmp_path, monkeypatch, capsys):
     # the routing's einsum alone: 2 * primary caps * classes * 16 * 8 multiply-adds
     n_primary = net.W.shape[0]
     assert tiny["gflops"] * 1e9 > 2 * n_primary * 10 * 16 * 8
-    assert (tmp_path / "model_costs.json").exists()
+    # the cache holds what was shown, so the next listing measures nothing
+    cached = json.loads((tmp_path / "model_costs.json").read_text())["models"]
+    by_name = {key.split("@")[0]: v for key, v in cached.items()}
+    assert by_name["capsnet_tiny"]["params"] == tiny["params"]
+    assert by_name["capsnet_tiny"]["gflops"] == tiny["gflops"]

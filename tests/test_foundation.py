@@ -120,15 +120,23 @@ def test_lenet5_reaches_97_percent_on_digits(lenet_run):
     assert m["accuracy"] >= 0.97
     assert m["accuracy"] > m["chance_accuracy"] + 0.5
     run = Path(lenet_run.run_dir)
-    for name in (
-        "config.yaml",
-        "metrics.json",
-        "history.csv",
-        "model.safetensors",
-        "status.json",
-        "run.json",
-    ):
-        assert (run / name).exists(), name
+    import yaml
+    from safetensors.torch import load_file
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["task"], config["model"], config["data"]) == (
+        "classification",
+        "lenet5",
+        "digits",
+    )
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] == pytest.approx(
+        m["accuracy"]
+    )
+    epochs = (run / "history.csv").read_text().splitlines()[1:]
+    assert len(epochs) == config["epochs"]
+    weights = load_file(str(run / "model.safetensors"))
+    model = vb.load_run(run)[3]
+    assert weights.keys() == model.state_dict().keys()
     assert json.loads((run / "status.json").read_text())["status"] == "done"
     assert (run / "samples" / "confusion_matrix.png").stat().st_size > 1000
     info = json.loads((run / "run.json").read_text())["data"]

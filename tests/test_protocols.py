@@ -79,7 +79,8 @@ def test_repeated_seeds_keep_the_split(tmp_path):
     assert {c.split_seed for c in calls} == {0}
     assert [Path(c.run_dir).name for c in calls] == ["r__s4", "r__s5", "r__s6"]
     assert summary["metrics"]["accuracy"]["n"] == 3
-    assert Path(summary["summary_path"]).exists()
+    written = json.loads(Path(summary["summary_path"]).read_text())
+    assert written["runs"] == summary["runs"] and written["metrics"] == summary["metrics"]
 
 
 def test_cv_refuses_a_dataset_without_folds(tmp_path):
