@@ -42,7 +42,17 @@ def test_export_cli(run_dir, capsys):
     assert main(["export", str(run_dir), "--format", "onnx", "--repeats", "3"]) == 0
     out = capsys.readouterr().out
     assert "max abs difference" in out and "onnxruntime" in out
-    assert (run_dir / "model.onnx").exists()
+    # the written file is the trained model: onnxruntime on it gives the eager logits
+    import onnxruntime
+    import torch
+
+    model = api.load_run(run_dir)[3].eval()
+    x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    session = onnxruntime.InferenceSession(str(run_dir / "model.onnx"))
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        assert abs(got - model(x).numpy()).max() < 1e-4
+    assert json.loads((run_dir / "export.json").read_text())["onnx"] == str(run_dir / "model.onnx")
 
 
 def test_export_of_a_missing_run_is_one_clear_error(tmp_path):
