@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 
 import pytest
 
@@ -45,7 +47,12 @@ def test_two_shards_and_a_merge_equal_the_unsharded_run(tmp_path, capsys):
     assert merged == _metrics(whole / "smoke")  # same seeds, same code: the same numbers
     meta = json.loads((parts / "smoke" / "suite.json").read_text())
     assert meta["shards"] == {"of": 2, "finished": [1, 2], "missing": []}
-    assert (parts / "smoke" / "report.html").exists() and (parts / "index.sqlite").exists()
+    # the merged report and the run index hold both shards' runs, not only their files
+    with contextlib.closing(sqlite3.connect(parts / "index.sqlite")) as con:
+        indexed = con.execute("SELECT model, status FROM runs WHERE suite = 'smoke'").fetchall()
+    assert len(indexed) == 2 and all(status == "done" for _, status in indexed)
+    html = (parts / "smoke" / "report.html").read_text()
+    assert all(model in html for model, _ in indexed)
 
 
 def test_merge_names_a_missing_shard(tmp_path):
