@@ -229,7 +229,7 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
     paths = {f["path"] for f in sections[0]["figures"]}
     assert "figures/challenges/classification-lenet5__digits__s0-corruptions.png" in paths
     assert "figures/challenges/classification-epsilon.png" in paths
-    assert all((tmp_path / p).is_file() for p in paths)
+    assert all((tmp_path / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     md = "\n".join(section_markdown(sections[0]))
     assert "| lenet5 |" in md and "Grad-CAM" in md
     eff = efficiency_rows(recs)
