@@ -1,5 +1,5 @@
 """Same seed, same bytes: one tiny run of one model per task, trained twice, writes the same
-metrics.json. resnet_tiny and fcn_resnet_tiny carry BatchNorm (running statistics are state a
+metrics.json (detection and instance segmentation included: yolo_nano, mask_rcnn_tiny). resnet_tiny and fcn_resnet_tiny carry BatchNorm (running statistics are state a
 rerun must reproduce too); classification trains with flip_crop and segmentation with hflip, so
 the augmentation draws come from the seeded generator, not from the global RNG."""
 
@@ -9,6 +9,7 @@ import pytest
 
 import visionbench as vb
 
+TINY_SHAPES = {"n_train": 16, "n_val": 8, "n_test": 8}
 RUNS = {
     "classification": dict(model="resnet_tiny", data="digits", augment="flip_crop", batch_size=64),
     "restoration": dict(
@@ -25,6 +26,10 @@ RUNS = {
         model="dae",
         data="textures",
         data_options={"patch_size": 32, "n_train": 32, "n_val": 8, "n_test": 16},
+    ),
+    "detection": dict(model="yolo_nano", data="shapes", batch_size=8, data_options=TINY_SHAPES),
+    "instance_segmentation": dict(
+        model="mask_rcnn_tiny", data="shapes", batch_size=8, data_options=TINY_SHAPES
     ),
     "generation": dict(
         model="dcgan",
