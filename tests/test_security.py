@@ -177,7 +177,7 @@ def test_known_model_arg_still_works(tmp_path):
     [
         (["predict", "r", "--input", "x.png", "--top", "0"], "--top: must be an integer >= 1"),
         (["eval", "r", "--bootstrap", "-5"], "--bootstrap: must be an integer >= 0"),
-        (["bench", "--budget", "-1"], "--budget: must be a number > 0"),
+        (["bench", "--cap", "-1"], "--cap: must be a number > 0"),
         (["bench", "--seeds", "0"], "--seeds: must be an integer >= 1"),
         (["train", "classification", "--seeds", "1"], "--seeds: must be an integer >= 2"),
     ],

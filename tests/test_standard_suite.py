@@ -98,7 +98,14 @@ def test_standard_suite_runs_and_table2_lists_used_and_skipped(data_root, tmp_pa
     out = tmp_path / "runs"
     only = {"model": "lenet5", "data": "Fashion-MNIST"}
     report = run_suite(
-        "standard", out, quick=True, only=only, budget=20, profile=False, data_root=data_root
+        "standard",
+        out,
+        quick=True,
+        only=only,
+        cap=20,
+        workers=1,
+        profile=False,
+        data_root=data_root,
     )
     suite_dir = out / "standard"
     status = json.loads(

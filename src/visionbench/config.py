@@ -100,7 +100,7 @@ RULES: dict[str, tuple] = {
     "optimizer": (_STR,),  # adamw | adam | sgd | a timm name: the optimizer factory checks it
     "schedule": (_STR, ("cosine", "onecycle", "constant")),
     "weight_decay": (_FLOAT, 0, True),
-    "augment": (_STR, ("none", "shift", "flip_crop", "flip", "hflip")),
+    "augment": (_STR,),  # each task knows its own augmentations and names them in its error
     "time_budget": (_FLOAT, 0, False),
     "patience": (_INT, 1, True),
     "train_fraction": (_FLOAT, 0, False, 1),

@@ -85,6 +85,8 @@ class Task(ABC):
     suite_data: ClassVar[tuple[str, dict]] = ("", {})
     # task options the suite adds in --quick only (a model's own bench_jobs options win)
     quick_options: ClassVar[dict] = {}
+    # the --augment names this task's `augment` knows (checked before any data loads)
+    augmentations: ClassVar[tuple[str, ...]] = ("none", "shift", "flip_crop", "flip")
     # why this task's models cannot be exported to ONNX (empty: they can)
     export_refusal: ClassVar[str] = ""
 

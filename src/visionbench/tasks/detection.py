@@ -289,6 +289,7 @@ class DetectionEvaluator(Evaluator):
 @register_task
 class Detection(Task):
     name = "detection"
+    augmentations = AUGMENTS
     ranking_metric = "map"
     higher_is_better = True
     description = "find every object: a box, a class and a score each (Sec. 5.2)"

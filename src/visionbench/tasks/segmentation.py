@@ -145,6 +145,7 @@ class SegmentationEvaluator(Evaluator):
 @register_task
 class Segmentation(Task):
     name = "segmentation"
+    augmentations = AUGMENTS
     ranking_metric = "miou"
     higher_is_better = True
     description = "assign one of K classes to every pixel (Sec. V.3, semantic segmentation)"

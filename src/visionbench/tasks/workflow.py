@@ -86,6 +86,11 @@ def check_inputs(cfg: TrainConfig) -> ModelSpec:
     task options); one line naming the value at fault."""
     cfg.validate()
     spec = _check_names(cfg)
+    known = TASKS.get(cfg.task).augmentations
+    if cfg.augment is not None and cfg.augment not in known:
+        raise VisionbenchError(
+            f"{cfg.task} augmentation must be one of {', '.join(known)}, got '{cfg.augment}'"
+        )
     check_model_kwargs(spec, cfg.model_kwargs)
     check_weight_options(cfg.task_options)
     return spec
