@@ -19,7 +19,7 @@ from visionbench.models.registry import MODELS, create_model
 from visionbench.tasks.detection import ClassPrior, Detection, InstanceSegmentation
 
 TINY = ("faster_rcnn_tiny", "mask_rcnn_tiny", "fcos_tiny", "fcos_mobilenetv4_small",
-        "fcos_vit_tiny", "yolo_nano", "yolo_small")  # fmt: skip
+        "fcos_vit_tiny", "fcos_hybrid_tiny", "yolo_nano", "yolo_small")  # fmt: skip
 STANDARD = ("faster_rcnn_resnet50_fpn", "fcos_resnet50_fpn", "mask_rcnn_resnet50_fpn")
 SMALL = {"n_train": 24, "n_val": 8, "n_test": 8}  # shapes data options for a few-step run
 
@@ -54,6 +54,21 @@ def test_detector_forward_backward_and_eval_contract(name):
     assert b.shape[1] == 4 and (b[:, 2] <= 80 + 1e-3).all() and (b[:, 3] <= 48 + 1e-3).all()
     if len(out[0]["labels"]):
         assert int(out[0]["labels"].min()) >= 1 and int(out[0]["labels"].max()) <= 3
+
+
+def test_hybrid_trunk_makes_its_tokens_with_convolutions():
+    """The hybrid detector differs from the ViT one only in how tokens are made: three stride-2
+    convolutions instead of one 8x8 patch projection, to the same stride-8 token grid."""
+    vit = create_model("fcos_vit_tiny", task="detection", num_classes=3, in_chans=3, img_size=64)
+    hyb = create_model("fcos_hybrid_tiny", task="detection", num_classes=3, in_chans=3, img_size=64)
+    assert MODELS.get("fcos_hybrid_tiny").family == "hybrid"
+    plain = vit.backbone.vit.patch_embed.proj
+    stem = hyb.backbone.vit.patch_embed.proj
+    assert isinstance(plain, torch.nn.Conv2d) and plain.stride == (8, 8)
+    convs = [m for m in stem.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs] == [(2, 2)] * 3
+    x = torch.rand(2, 3, 64, 96)
+    assert stem(x).shape == plain(x).shape == (2, 128, 8, 12)
 
 
 @pytest.mark.parametrize("name", STANDARD)

@@ -164,7 +164,6 @@ def standard_job_specs(found: Found) -> tuple[list[JobSpec], list[str]]:
 
 def _overrides(s: StandardSet, path: Path, entry: dict, setting: dict) -> dict:
     over = {k: v for k, v in entry.items() if k not in ("data", "variant", "quick", "in_quick")}
-    over.pop("shares_budget", None)
     for k in ("task_options", "data_options"):
         over[k] = {**over.get(k, {}), **setting.get(k, {})}
     degradation = over["task_options"].get("degradation", "")

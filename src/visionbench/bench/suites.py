@@ -33,8 +33,6 @@ class Job:
     full: dict = field(default_factory=dict)  # TrainConfig overrides for --full (one GPU)
     variant: str = ""  # tells apart two jobs of one model on one dataset (e.g. sr2, noise25)
     in_quick: bool | None = None  # None: --quick picks the family's cheapest model per setting
-    # False: a side study with its own time budget, outside the share the suite's jobs split
-    shares_budget: bool = True
     label: str = ""  # the dataset's name when `data` holds a path (standard suite: 'Set5')
 
     @property

@@ -164,9 +164,7 @@ DEEPLAB_SMALL = SEG_SMALL
     "64 px; model_kwargs rates=[a,b,c] to set them); decoder at stride 4 with a 16-channel "
     "low-level projection. Any input size of 16 px and up, never resized.",
     recipes={"small": DEEPLAB_SMALL},
-    bench_jobs=(
-        {"task": "segmentation", "in_quick": True, "shares_budget": False, "quick": {"epochs": 10}},
-    ),
+    bench_jobs=({"task": "segmentation", "in_quick": True, "quick": {"epochs": 10}},),
 )
 def deeplabv3p_resnet_tiny(
     task: str, num_classes: int, in_chans: int, img_size: int, **kw

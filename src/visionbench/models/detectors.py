@@ -103,9 +103,22 @@ class TimmFeatures(nn.Module):
 
 
 class SimpleFeaturePyramid(nn.Module):
-    """ViTDet's pyramid from one plain ViT: the stride-8 token map up-sampled, kept and pooled."""
+    """ViTDet's pyramid from one plain ViT: the stride-8 token map up-sampled, kept and pooled.
 
-    def __init__(self, in_chans: int, embed_dim: int, depth: int, heads: int, out_channels: int):
+    `conv_stem=True` makes it a hybrid CNN-ViT: three stride-2 convolutions (BatchNorm, ReLU) make
+    the stride-8 tokens instead of one 8x8 patch projection, the hybrid trunk of the review's
+    Table 1 (as in hybrid_nano, here under the same pyramid and head as the plain ViT).
+    """
+
+    def __init__(
+        self,
+        in_chans: int,
+        embed_dim: int,
+        depth: int,
+        heads: int,
+        out_channels: int,
+        conv_stem: bool = False,
+    ):
         super().__init__()
         from timm.models.vision_transformer import VisionTransformer
 
@@ -121,6 +134,13 @@ class SimpleFeaturePyramid(nn.Module):
             class_token=False,
             dynamic_img_size=True,
         )
+        if conv_stem:
+            widths = (in_chans, embed_dim // 4, embed_dim // 2)
+            layers: list[nn.Module] = []
+            for a, b in zip(widths, widths[1:]):
+                layers += [nn.Conv2d(a, b, 3, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+            layers.append(nn.Conv2d(widths[-1], embed_dim, 3, 2, 1))
+            self.vit.patch_embed.proj = nn.Sequential(*layers)  # [N, D, H/8, W/8] as before
         c = out_channels
 
         def block(*first):
@@ -251,7 +271,6 @@ def quick_job(task: str, epochs: int, **quick) -> dict:
     return {
         "task": task,
         "in_quick": True,
-        "shares_budget": False,
         "quick": {"epochs": epochs, **quick},
     }
 
@@ -364,6 +383,28 @@ def fcos_mobilenetv4_small(task, num_classes, in_chans, img_size, mean=None, std
 def fcos_vit_tiny(task, num_classes, in_chans, img_size, mean=None, std=None, **kw):
     mean, std = _stats(in_chans, mean, std)
     pyramid = SimpleFeaturePyramid(in_chans, embed_dim=128, depth=4, heads=4, out_channels=64)
+    return fcos_small(pyramid, num_classes, mean, std, **kw)
+
+
+@register_model(
+    "fcos_hybrid_tiny",
+    family="hybrid",
+    tasks=DET_TASKS,
+    source="timm:VisionTransformer (conv stem to stride 8) + ViTDet simple feature pyramid + "
+    "torchvision:FCOS",
+    description="hybrid CNN-ViT: a 3-layer conv stem (stride 8) under 4 ViT blocks (width 128), "
+    "ViTDet's simple feature pyramid and the FCOS head",
+    default_img_size=64,
+    min_img_size=32,
+    card=TINY_CARD + " Position embeddings are interpolated to each padded input size.",
+    recipes={"small": DET_SMALL, "medium": DET_MEDIUM},
+    bench_jobs=({"task": "detection", **FULL_ONLY},),
+)
+def fcos_hybrid_tiny(task, num_classes, in_chans, img_size, mean=None, std=None, **kw):
+    mean, std = _stats(in_chans, mean, std)
+    pyramid = SimpleFeaturePyramid(
+        in_chans, embed_dim=128, depth=4, heads=4, out_channels=64, conv_stem=True
+    )
     return fcos_small(pyramid, num_classes, mean, std, **kw)
 
 

@@ -270,7 +270,6 @@ _KW = (
         {
             "task_options": {"degradation": "sr:2"},
             "in_quick": True,
-            "shares_budget": False,
             "quick": {"epochs": 6},
         },
     ),

@@ -125,7 +125,6 @@ def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         {
             "task": "anomaly",
             "in_quick": True,
-            "shares_budget": False,
             "quick": {"epochs": 15, "data_options": {"patch_size": 32}},
         },
     ),

@@ -204,9 +204,7 @@ CARD = (
     min_img_size=32,
     card=CARD + " The quick-suite member: B0's layout at half width and half depth.",
     recipes={"small": SEG_SMALL},
-    bench_jobs=(
-        {"task": "segmentation", "in_quick": True, "shares_budget": False, "quick": {"epochs": 15}},
-    ),
+    bench_jobs=({"task": "segmentation", "in_quick": True, "quick": {"epochs": 15}},),
 )
 def segformer_nano(task: str, num_classes: int, in_chans: int, img_size: int, **kw) -> nn.Module:
     return SegFormer(in_chans, num_classes, NANO)

@@ -91,9 +91,7 @@ def unet(task: str, num_classes: int, in_chans: int, img_size: int, **kw) -> nn.
     min_img_size=16,
     card=CARD + " The quick-suite member; model_kwargs width=W, depth=D to change it.",
     recipes={"small": SEG_SMALL},
-    bench_jobs=(
-        {"task": "segmentation", "in_quick": True, "shares_budget": False, "quick": {"epochs": 10}},
-    ),
+    bench_jobs=({"task": "segmentation", "in_quick": True, "quick": {"epochs": 10}},),
 )
 def unet_tiny(task: str, num_classes: int, in_chans: int, img_size: int, **kw) -> nn.Module:
     kw.setdefault("width", 8)

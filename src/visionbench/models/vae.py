@@ -96,9 +96,7 @@ class VAE(nn.Module):
     recipes={
         "small": Recipe(optimizer="adam", lr=2e-3, weight_decay=0.0, epochs=60, batch_size=64)
     },
-    bench_jobs=(
-        {"task": "generation", "in_quick": True, "shares_budget": False, "quick": {"epochs": 60}},
-    ),
+    bench_jobs=({"task": "generation", "in_quick": True, "quick": {"epochs": 60}},),
 )
 def vae(task: str, in_chans: int = 1, img_size: int = 8, **kw) -> nn.Module:
     return VAE(in_chans, img_size, **{k: v for k, v in kw.items() if k in ("z_dim", "hidden")})

@@ -419,9 +419,7 @@ def _strides(img_size: int, strides) -> tuple[int, ...]:
     card=CARD,
     recipes={"small": YOLO_SMALL, "medium": YOLO_MEDIUM},
     # the quick suite's detector: 2 epochs (250 steps) outside the shared time budget
-    bench_jobs=(
-        {"task": "detection", "in_quick": True, "shares_budget": False, "quick": {"epochs": 2}},
-    ),
+    bench_jobs=({"task": "detection", "in_quick": True, "quick": {"epochs": 2}},),
 )
 def yolo_nano(task, num_classes, in_chans, img_size, strides=None, **kw) -> nn.Module:
     return YOLO(num_classes, in_chans, (16, 32, 64, 128, 256), 1, _strides(img_size, strides), **kw)
