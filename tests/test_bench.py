@@ -286,3 +286,18 @@ def test_pareto_front_marks_only_undominated_points():
     pts = [(1.0, 0.5), (2.0, 0.9), (3.0, 0.8), (0.5, 0.4)]
     assert pareto_front(pts, higher_is_better=True) == [3, 0, 1]
     assert pareto_front(pts, higher_is_better=False) == [3]
+
+
+def test_every_review_suite_job_has_a_valid_config(tmp_path):
+    """Each model's bench_jobs entries, quick and full, pass the one option validator: a stale
+    key (a merged branch's `shares_budget`) once made `make bench` refuse to start."""
+    from visionbench.bench.runner import job_config
+    from visionbench.bench.suites import quick_selection
+
+    jobs, _ = review_jobs()
+    quick, _ = quick_selection(jobs)
+    assert len(quick) >= 30 and {j.task for j in quick} >= {"detection", "segmentation"}
+    for job in jobs:
+        job_config(job, tmp_path, job.seed, False, "cpu")
+    for job in quick:
+        job_config(job, tmp_path, job.seed, True, "cpu")
