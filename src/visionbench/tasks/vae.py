@@ -38,7 +38,7 @@ def elbo_metrics(model: nn.Module, real: torch.Tensor, batch: int = 500) -> dict
 @torch.no_grad()
 def reconstruction_picture(model: nn.Module, real: torch.Tensor, path: Path) -> Path:
     """Eight test images above their reconstructions."""
-    from ..analysis.plots import image_grid_png
+    from ..viz.plots import image_grid_png
 
     m = unwrap(model)
     device = next(m.parameters()).device
