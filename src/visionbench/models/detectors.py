@@ -324,7 +324,7 @@ def faster_rcnn_tiny(task, num_classes, in_chans, img_size, mean=None, std=None,
     min_img_size=32,
     card=TINY_CARD,
     recipes=RECIPES,
-    bench_jobs=(quick_job("instance_segmentation", 1, data_options={"n_train": 500}),),
+    bench_jobs=(quick_job("instance_segmentation", 2),),  # 1 epoch on 500 scenes: mask mAP 0.04
 )
 def mask_rcnn_tiny(task, num_classes, in_chans, img_size, mean=None, std=None, **kw):
     mean, std = _stats(in_chans, mean, std)
