@@ -3,7 +3,6 @@ saliency grids, learning curves with intervals, per-group accuracy."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 
@@ -14,12 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+from .report_plots import png_bytes as _png  # noqa: E402  (one PNG writer for the report)
 
 
 def corruption_heatmap_png(

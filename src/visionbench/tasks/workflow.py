@@ -24,6 +24,7 @@ from ..data.registry import DataInfo, load_dataset, subsample_train
 from ..engine import distributed
 from ..engine.callbacks import make_loggers
 from ..engine.checkpoint import load_weights
+from ..engine.evaluation import evaluate as run_evaluation
 from ..engine.pretrained import init_from_weights
 from ..engine.trainer import Trainer, seed_everything
 from ..environment import describe, resolve_device
@@ -270,11 +271,12 @@ def evaluate(
     bundle = task.prepare(bundle, MODELS.get(cfg.model))  # the loaded state is kept
     model = model.to(dev)
     with torch.no_grad():
-        metrics = _clean(task.evaluate(model, bundle.test, dev))
+        ev = task.evaluator("test")  # one pass: its per-sample values feed the bootstrap too
+        metrics = _clean(run_evaluation(model, task.eval_batches(bundle.test, dev), ev))
         if bootstrap:
             from ..metrics.intervals import bootstrap_ci
 
-            values = task.per_sample(model, bundle.test, dev)
+            values = ev.per_sample()
             metrics["intervals"] = {
                 k: bootstrap_ci(v, n_resamples=bootstrap) for k, v in values.items()
             }
