@@ -9,7 +9,8 @@
 #
 # Environment: OUT (default bench_busy_idle; holds idle/ and busy/ run folders and the logs),
 # VISIONBENCH (a visionbench command: run `VISIONBENCH bench --suite review --quick` directly
-# instead of `make bench`), HOGS (busy loops, default: the number of cores), PYTHON (python3).
+# instead of `make bench`), HOGS (busy loops, default: the number of cores), PYTHON (python3),
+# PASSES (default "idle busy"; "busy" alone keeps an earlier idle/ folder and compares with it).
 # Extra arguments go to `visionbench bench` (through BENCH_ARGS for make). Exit status 1 when
 # a job's metrics differ between the two runs.
 set -uo pipefail
@@ -17,7 +18,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-bench_busy_idle}
 PY=${PYTHON:-python3}
 HOGS=${HOGS:-$(nproc)}
-rm -rf "$OUT/idle" "$OUT/busy"
+PASSES=${PASSES:-idle busy}
+for pass in $PASSES; do rm -rf "${OUT:?}/$pass"; done
 mkdir -p "$OUT"
 
 bench() {  # $1: output folder
@@ -28,12 +30,15 @@ bench() {  # $1: output folder
     fi
 }
 
-echo "== idle: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-start=$(date +%s)
-bench "$OUT/idle" "$@" > "$OUT/idle.log" 2>&1 || echo "idle bench failed, see $OUT/idle.log"
-idle_s=$(( $(date +%s) - start ))
+idle_s=kept
+if [[ " $PASSES " == *" idle "* ]]; then
+    echo "== idle: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    start=$(date +%s)
+    bench "$OUT/idle" "$@" > "$OUT/idle.log" 2>&1 || echo "idle bench failed, see $OUT/idle.log"
+    idle_s=$(( $(date +%s) - start ))
+fi
 
-echo "== busy: $(date -u +%FT%TZ), starting $HOGS CPU hog(s)"
+echo "== busy: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg), starting $HOGS CPU hog(s)"
 pids=()
 for _ in $(seq "$HOGS"); do
     "$PY" -c "while True: pass" &
@@ -83,6 +88,8 @@ for run in sorted(set(idle) | set(busy)):
         f"{vb if vb is None else f'{vb:.4g}'} | {'yes' if same else 'NO'} | {work} | "
         f"{a.get('train_seconds')} / {b.get('train_seconds')} |"
     )
+if idle_s == "kept":
+    idle_s = phases("idle").get("total", "?")
 print(f"\nwall seconds: idle {idle_s}, busy {busy_s}")
 for which in ("idle", "busy"):
     p = phases(which)

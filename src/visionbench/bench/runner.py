@@ -26,9 +26,10 @@ from .shards import shard_meta_path, shard_of
 from .suites import Job, Suite, get_suite, quick_selection
 
 # Quick mode's safety net: seconds of training after which a job is cut (and then marked "cut,
-# not comparable"). Far above any quick job's need on 2 idle cores (the longest trains ~50 s),
-# so only a machine many times slower than that, or a hung job, ever reaches it.
-QUICK_JOB_CAP_SECONDS = 300.0
+# not comparable"). Far above any quick job's need: the longest, esrgan x2, trained 280 s on one
+# idle core of the development machine (2026-12-02), so a machine about six times slower than
+# that, or a hung job, reaches it; 300 s cut that job and Mask R-CNN's beside two CPU hogs.
+QUICK_JOB_CAP_SECONDS = 1800.0
 # Quick mode trains on one thread, whatever the load: the thread count changes float reduction
 # order (measured: mobilenetv4 digits after 1 epoch, 0.158 on 1 thread vs 0.136 on 2), and on
 # cores already busy OpenMP's barriers make multi-threaded small ops up to 20x slower.
