@@ -511,7 +511,7 @@ def markdown(ctx: dict, figs: dict) -> str:
         "",
         f"{meta.get('description', '')}. Command: `{meta.get('command', '')}` "
         f"({meta.get('mode', '')} mode, device {meta.get('device', '')}). Machine: "
-        f"{env.get('processor')}, {env.get('cpu_count')} CPUs, {meta.get('threads') or env.get('threads')} torch threads, "
+        f"{env.get('cpu_model') or env.get('processor')}, {env.get('cpu_count')} CPUs, {meta.get('threads') or env.get('threads')} torch threads, "
         f"torch {env.get('torch')}. Latency is CPU batch-1 median unless the device says otherwise.",
         "",
     ]
