@@ -41,6 +41,7 @@ def test_seeds_average_into_one_point_with_a_t_interval():
 
 def test_full_suite_has_five_shares_by_three_seeds_and_quick_two_by_one():
     from visionbench.bench.suites import (
+        DATA_EFFICIENCY_IN_QUICK,
         DATA_EFFICIENCY_MODELS,
         data_efficiency_jobs,
         quick_selection,
@@ -52,7 +53,8 @@ def test_full_suite_has_five_shares_by_three_seeds_and_quick_two_by_one():
     assert (1.0, 0) not in per_model and (0.05, 2) in per_model
     assert len({j.key for j in jobs}) == len(jobs)
     quick = [j for j in jobs if j.in_quick]
-    assert len(quick) == 2 * len(DATA_EFFICIENCY_MODELS)
+    assert len(quick) == 2 * len(DATA_EFFICIENCY_IN_QUICK)
+    assert {j.model for j in quick} == set(DATA_EFFICIENCY_IN_QUICK)
     assert all(j.in_quick is False for j in jobs if j not in quick)
     kept, _ = quick_selection(jobs)
     assert {j.key for j in kept} == {j.key for j in quick}
@@ -71,3 +73,12 @@ def test_the_statement_says_what_was_measured_not_a_ranking():
     assert "with 100%, lenet5 0.98, vit_nano 0.95" in text
     assert "large-scale pre-training" in text
     assert efficiency_statement([]) == ""
+
+
+def test_full_learning_curves_cover_every_classification_family():
+    from visionbench.bench.suites import DATA_EFFICIENCY_MODELS
+    from visionbench.models.registry import MODELS
+
+    families = {s.family for s in MODELS if "classification" in s.tasks}
+    covered = {MODELS.get(m).family for m in DATA_EFFICIENCY_MODELS}
+    assert covered == families
