@@ -124,7 +124,8 @@ def register(sub) -> None:
         type=at_least(1, int),
         metavar="N",
         help="jobs at a time, each in its own process (default: quick mode one per CPU core, "
-        "at most 2, each on one thread; full mode 1)",
+        "at most 2, each on one thread; full mode 1); --executor ray without --address: the "
+        "CPUs of the local Ray instance",
     )
     p.add_argument(
         "--no-profile",
