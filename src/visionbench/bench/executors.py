@@ -19,12 +19,14 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import VisionbenchError
+from ..errors import Terminated, VisionbenchError
 from ..runs import RunDir, executor_task
 
 if TYPE_CHECKING:
@@ -115,6 +117,7 @@ def _ray(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
     ray = import_ray()
     started = _connect(ray, opts)
     waiting: list = []
+    sigterm = _SigtermSeen()
     try:
         _check_workers(ray, opts)
         device = _task_device(opts.device)
@@ -149,10 +152,39 @@ def _ray(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
             ray.cancel(ref, force=False)
         with contextlib.suppress(Exception):
             ray.wait(waiting, num_returns=len(waiting), timeout=CANCEL_WAIT_SECONDS)
+        if sigterm.seen:  # ray.wait turns any exception a signal handler raises into Ctrl-C's
+            raise Terminated("terminated by SIGTERM") from None
         raise
     finally:
+        sigterm.restore()
         if started:
             ray.shutdown()
+
+
+class _SigtermSeen:
+    """Notes a SIGTERM that the CLI's handler turns into errors.Terminated, so a wait inside
+    Ray, which reports it as a KeyboardInterrupt, still ends the suite as terminated (143)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):  # the default (the process ends) or ignored: left alone
+            return
+
+        def handler(signum, frame):
+            self.seen = True
+            previous(signum, frame)
+
+        self.previous = previous
+        signal.signal(signal.SIGTERM, handler)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
 
 
 def _connect(ray, opts: SuiteOptions) -> bool:
@@ -163,6 +195,10 @@ def _connect(ray, opts: SuiteOptions) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    # ray.init replaces the SIGTERM handler with a plain exit; the CLI's own (errors.Terminated,
+    # handled like Ctrl-C: jobs cancelled and recorded "interrupted", exit 143) is put back
+    main = threading.current_thread() is threading.main_thread()
+    on_sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         if opts.address:
             ray.init(address=opts.address, **quiet)
@@ -184,6 +220,9 @@ def _connect(ray, opts: SuiteOptions) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {opts.address}" if opts.address else "a local Ray instance"
         raise VisionbenchError(f"cannot start or join {where}: {_first_line(e)}") from None
+    finally:
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
     return True
 
 
@@ -217,6 +256,12 @@ def _ray_job(cfg: TrainConfig, device: str, profile: bool, quick: bool, token: s
     """One job as a Ray task (run_job's result); a retry continues from the checkpoint."""
     from .runner import run_job
 
+    # ray.cancel interrupts a running task as a SIGINT would; a worker of a Ray started from a
+    # process that ignores SIGINT (a background job of a script) inherits that, and a cancelled
+    # job would run on and be killed at shutdown instead of recording "interrupted"
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     run = RunDir(Path(cfg.run_dir))
     try:
         with executor_task(token):
