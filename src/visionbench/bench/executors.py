@@ -104,7 +104,6 @@ def _local(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
 def _worker_init() -> None:
     """A worker dies with the suite (Linux): a killed suite leaves no job writing behind it."""
     import ctypes
-    import signal
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -122,6 +121,8 @@ def _ray(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
         _check_workers(ray, opts)
         device = _task_device(opts.device)
         gpu = device == "cuda" or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
+        errors = ray.exceptions
+        lost = (errors.WorkerCrashedError, errors.OutOfMemoryError, errors.NodeDiedError)
         job = ray.remote(_ray_job)
         refs = {}
         for label, cfg in pending:
@@ -141,8 +142,10 @@ def _ray(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
                 label, cfg, token = refs[ref]
                 try:
                     yield (label, *ray.get(ref))
-                except ray.exceptions.RayError as e:  # every attempt's worker died
-                    why = f"the Ray task failed {RAY_RETRIES + 1} times: {_first_line(e)}"
+                except ray.exceptions.RayError as e:  # e.g. every attempt's worker died
+                    died = isinstance(e, lost)
+                    why = f"its Ray worker died {RAY_RETRIES + 1} times" if died else "Ray failed"
+                    why += f": {_first_line(e)}"
                     _record_failure(cfg, token, why)
                     yield label, f"[red]failed[/red]: {why}", False, {}
     except BaseException:
