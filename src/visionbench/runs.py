@@ -11,6 +11,7 @@ read (`RunRecord`), and for the lock that keeps a folder to one writer.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -225,6 +226,22 @@ def run_folders(root: str | Path, pattern: str = "**/status.json") -> list[Path]
 
 # one writer per folder -------------------------------------------------------------------------
 _HELD: set[Path] = set()
+# The executor task this process runs for (`bench --executor ray`), written into the locks it
+# takes; see `executor_task`.
+_TASK: str | None = None
+
+
+@contextlib.contextmanager
+def executor_task(token: str):
+    """Locks taken inside carry `token`, and a lock that carries it already is taken over: an
+    executor retries a task only after the process that ran it died (Ray's `max_retries`), so a
+    lock left by an earlier attempt of the same task is stale, on whichever host it ran."""
+    global _TASK
+    old, _TASK = _TASK, token
+    try:
+        yield
+    finally:
+        _TASK = old
 
 
 def _alive(pid: int) -> bool:
@@ -242,7 +259,9 @@ def _alive(pid: int) -> bool:
 class FolderLock:
     """An exclusive lock on a folder: `.lock` holds the owner's pid and host, created with
     O_EXCL (atomic). A lock left by a process that no longer runs on this host is stale and is
-    taken over; a live owner's lock makes a second writer fail with one line naming it."""
+    taken over, and so is one left by an earlier attempt of the executor task this process runs
+    (`executor_task`, any host); a live owner's lock makes a second writer fail with one line
+    naming it."""
 
     def __init__(self, folder: str | Path, what: str = "folder", name: str = ".lock"):
         self.folder = Path(folder)
@@ -259,6 +278,9 @@ class FolderLock:
 
     def _stale(self, owner: dict) -> bool:
         pid, host = owner.get("pid"), owner.get("host")
+        mine = pid == os.getpid() and host == socket.gethostname()
+        if _TASK is not None and owner.get("task") == _TASK and not mine:
+            return True  # left by an earlier attempt of this task, which is dead
         if not isinstance(pid, int) or host != socket.gethostname():
             # unreadable (a writer died mid-write) is stale; another host's lock is not ours to judge
             return not isinstance(pid, int)
@@ -290,6 +312,8 @@ class FolderLock:
                 raise VisionbenchError(f"cannot lock {self.folder}: {e.strerror}") from None
             owner = {"pid": os.getpid(), "host": socket.gethostname()}
             owner["since"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            if _TASK is not None:
+                owner["task"] = _TASK
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(owner) + "\n")
             _HELD.add(self.path.resolve())

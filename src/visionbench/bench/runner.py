@@ -22,6 +22,7 @@ from ..engine.progress import console
 from ..errors import VisionbenchError
 from ..files import write_json
 from ..runs import FolderLock, RunDir, path_under, read_record, safe_name
+from .executors import check_executor, execute
 from .shards import shard_meta_path, shard_of
 from .suites import Job, Suite, get_suite, quick_selection
 
@@ -174,6 +175,32 @@ def _work_note(status: dict) -> str:
     return note + (f", {flops / 1e12:.3g} TFLOP" if flops else "")
 
 
+@dataclasses.dataclass(frozen=True)
+class SuiteOptions:
+    """How a suite runs (run_suite's options past the suite and the output folder)."""
+
+    quick: bool = True
+    device: str = "cpu"
+    seeds: int = 1
+    force: bool = False
+    cap: float | None = None  # quick mode's per-job training safety net, seconds
+    workers: int | None = None  # jobs at a time (a local Ray instance: its CPUs)
+    profile: bool = True
+    command: str | None = None
+    shard: tuple[int, int] | None = None
+    data_root: str | Path | None = None
+    executor: str = "local"  # see executors.EXECUTORS
+    address: str | None = None  # executor "ray": the cluster to join; None starts one here
+
+    def resolved(self) -> SuiteOptions:
+        """The defaults that depend on the mode filled in: quick mode's cap and workers."""
+        cap = QUICK_JOB_CAP_SECONDS if self.cap is None and self.quick else self.cap
+        workers = self.workers
+        if workers is None:
+            workers = min(QUICK_WORKERS, os.cpu_count() or 1) if self.quick else 1
+        return dataclasses.replace(self, cap=cap, workers=workers)
+
+
 def run_suite(
     suite_name: str = "review",
     out: str | Path = "runs",
@@ -189,6 +216,8 @@ def run_suite(
     command: str | None = None,
     shard: tuple[int, int] | None = None,
     data_root: str | Path | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Path:
     """Run (or finish) a suite into OUT/<suite>/ and write its report; returns report.html.
 
@@ -200,12 +229,15 @@ def run_suite(
     `cap`: quick mode's per-job training safety net in seconds (default QUICK_JOB_CAP_SECONDS).
     `workers`: jobs run at a time, each in its own process (default: in quick mode one per
     CPU core up to QUICK_WORKERS, each on one thread; in full mode one).
+    `executor`: "local" (this machine's processes) or "ray" (Ray tasks: a local Ray instance
+    of `workers` CPUs, or the cluster at `address`; see executors.py).
     """
     from ..environment import resolve_device
 
     t_start = time.time()
     suite: Suite = get_suite(suite_name)
     resolve_device(device)  # fail before any job on a bad --device
+    check_executor(executor, address)
     if quick is None:
         quick = not suite.default_full
     all_jobs, notes = suite.expand(data_root)
@@ -226,27 +258,41 @@ def run_suite(
     for job, seed in jobs:  # every job's options and folder checked before the first one runs
         job_config(job, suite_dir, seed, quick, device)
     lock = ".lock" if shard is None else f".lock-shard{shard[0]}of{shard[1]}"
+    opts = SuiteOptions(
+        quick=quick,
+        device=device,
+        seeds=seeds,
+        force=force,
+        cap=cap,
+        workers=workers,
+        profile=profile,
+        command=command,
+        shard=shard,
+        data_root=data_root,
+        executor=executor,
+        address=address,
+    ).resolved()
     with FolderLock(suite_dir, "suite", lock):  # one bench per suite folder (or shard) at a time
-        return _run_jobs(
-            suite, suite_dir, jobs, notes, out, quick, device, seeds, force, cap, workers,
-            profile, command, t_start, shard, data_root,
-        )  # fmt: skip
+        return _run_jobs(suite, suite_dir, jobs, notes, out, opts, t_start)
 
 
 def _run_jobs(
-    suite, suite_dir, jobs, notes, out, quick, device, seeds, force, cap, workers, profile,
-    command, t_start, shard, data_root,
-) -> Path:  # fmt: skip
+    suite: Suite,
+    suite_dir: Path,
+    jobs: list[tuple[Job, int]],
+    notes: list[str],
+    out: str | Path,
+    opts: SuiteOptions,
+    t_start: float,
+) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..environment import describe, resolve_device
     from .report import write_report
 
-    if cap is None and quick:
-        cap = QUICK_JOB_CAP_SECONDS
+    quick, device, force, cap, shard = opts.quick, opts.device, opts.force, opts.cap, opts.shard
+    profile = opts.profile
     threads = QUICK_THREADS if quick else None
-    if workers is None:
-        workers = min(QUICK_WORKERS, os.cpu_count() or 1) if quick else 1
     if threads:
         import torch
 
@@ -256,21 +302,23 @@ def _run_jobs(
         "suite": suite.name,
         "description": suite.description,
         "notes": notes,
-        "command": command or shlex.join(["visionbench", *sys.argv[1:]]),
+        "command": opts.command or shlex.join(["visionbench", *sys.argv[1:]]),
         "mode": "quick" if quick else "full",
         "device": device,
-        "seeds": seeds,
+        "seeds": opts.seeds,
         "job_cap_seconds": cap,
         "threads": threads,
-        "workers": workers,
+        "workers": opts.workers if opts.address is None else None,  # a cluster: its own
+        "executor": opts.executor,
+        "address": opts.address,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": describe(resolve_device(device)),
     }
     if suite.needs_data_root:
         from .standard import find_sets
 
-        meta["data_root"] = str(data_root)
-        meta["review_datasets"] = find_sets(data_root).rows()
+        meta["data_root"] = str(opts.data_root)
+        meta["review_datasets"] = find_sets(opts.data_root).rows()
     meta_path = suite_dir / "suite.json"
     if shard is not None:  # each shard writes only its own file; `visionbench report` merges
         meta["shard"] = list(shard)
@@ -311,7 +359,7 @@ def _run_jobs(
             cfg.resume = not force and (run.checkpoint / "state.pt").exists()
             pending.append((label, cfg))
             cfg.force = force or not cfg.resume  # the job is not done: an older try is replaced
-        jobs_done = _execute(pending, device, profile, quick, workers, bar, overall)
+        jobs_done = execute(pending, opts, bar, overall)
         for label, line, ok, seconds in jobs_done:
             failed += not ok
             phases.merge(seconds)
@@ -383,42 +431,6 @@ def run_job(
             run.create()
             run.set_status("failed", error=why)
         return f"[red]failed[/red]: {why}", False, phases.raw()
-
-
-def _execute(pending, device: str, profile: bool, quick: bool, workers: int, bar, overall):
-    """Yield (label, line, ok, phase seconds) per job as it finishes: in this process, or in
-    `workers` processes of one thread each (the order of completion varies; the results do
-    not, since every job seeds itself and its thread count is fixed)."""
-    if workers <= 1 or len(pending) <= 1:
-        for label, cfg in pending:
-            bar.update(overall, description=label)
-            yield (label, *run_job(cfg, device, profile, quick))
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: this process has torch's OpenMP pool, which a forked child cannot use
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-        futures = {
-            pool.submit(run_job, cfg, device, profile, quick): label for label, cfg in pending
-        }
-        bar.update(overall, description=f"{workers} jobs at a time")
-        try:
-            for future in as_completed(futures):
-                yield (futures[future], *future.result())
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _worker_init() -> None:
-    """A worker dies with the suite (Linux): a killed suite leaves no job writing behind it."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _summary(run: RunDir, metrics: dict) -> str:

@@ -31,6 +31,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         command=shlex.join(["visionbench", *sys.argv[1:]]),
         shard=shard,
         data_root=args.data_root,
+        executor=args.executor,
+        address=args.address,
     )
     if shard is not None:
         console.print(
@@ -55,6 +57,7 @@ def register(sub) -> None:
         "visionbench bench --only family=classic_cnn,task=classification · "
         "visionbench bench --full --device cuda --seeds 3 · "
         "visionbench bench --suite my_suite.yaml · "
+        "visionbench bench --executor ray --address auto · "
         "visionbench bench --suite standard --data-root /data --only data=CIFAR-10",
     )
     p.add_argument(
@@ -93,6 +96,20 @@ def register(sub) -> None:
         "task: --shard $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT) into the same --out; "
         "then merge with: visionbench report OUT/SUITE",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the jobs run: local (this machine's processes, default) or ray (one Ray task "
+        "per job: a local Ray instance of --workers CPUs, or the cluster at --address; the "
+        "output folder must be shared by every node). Needs pip install 'visionbench[ray]'",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="--executor ray: the Ray cluster to join (auto: the one `ray start` began on this "
+        "node; or HOST:PORT of its head)",
+    )
     p.add_argument("--force", action="store_true", help="rerun jobs that finished before")
     p.add_argument(
         "--cap",
@@ -107,7 +124,8 @@ def register(sub) -> None:
         type=at_least(1, int),
         metavar="N",
         help="jobs at a time, each in its own process (default: quick mode one per CPU core, "
-        "at most 2, each on one thread; full mode 1)",
+        "at most 2, each on one thread; full mode 1); --executor ray without --address: the "
+        "CPUs of the local Ray instance",
     )
     p.add_argument(
         "--no-profile",
