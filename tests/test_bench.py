@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,40 @@ def test_killed_suite_resumes_and_loses_nothing(tmp_path):
     assert history[: len(history_before)] == history_before  # resumed, finished epochs kept
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
     assert [r["status"] for r in collect(out / "kill")] == ["done", "done"]
+
+
+def test_sigterm_stops_a_two_worker_suite_and_its_running_jobs(tmp_path):
+    """SIGTERM to `bench` with two worker processes ends it as terminated (143) with both running
+    jobs interrupted and resumable, instead of waiting for them to finish (they would train for
+    many minutes: the pool's exit used to join its busy workers)."""
+    suite = write_suite(
+        tmp_path / "term.yaml",
+        "term",
+        [LENET | {"epochs": 1000}, LENET | {"epochs": 1000, "seed": 1}],
+    )
+    out = tmp_path / "runs"
+    runs = [out / "term" / "classification" / f"lenet5__digits__s{s}" for s in (0, 1)]
+    cmd = [sys.executable, "-m", "visionbench", "bench", "--suite", str(suite), "--out", str(out),
+           "--no-profile", "--workers", "2"]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        deadline = time.time() + 600  # a safety net for a hung start, not a speed check
+        while not all((r / "checkpoint" / "state.pt").exists() for r in runs):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.time() < deadline, "the jobs never checkpointed"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=300) == 143, proc.stderr.read()
+    finally:
+        proc.kill()
+    for run in runs:
+        status = json.loads((run / "status.json").read_text())
+        assert status["status"] == "interrupted", status
+        assert not (run / ".lock").exists()
+        assert checkpointed_epoch(run) >= 1  # resumable
 
 
 def test_review_suite_covers_every_registered_model_on_its_tasks():
