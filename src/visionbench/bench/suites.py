@@ -127,7 +127,9 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
 # --full: 5 shares x 3 training seeds (the 100%, seed-0 point is the model's own full run), for
 # learning curves with intervals; --quick: two shares, seed 0. The share of the training split
 # is drawn with the split seed, so seeds vary initialisation and batch order, not the subset.
-DATA_EFFICIENCY_MODELS = ("lenet5", "vit_nano", "hybrid_nano")
+# mae_vit_nano is vit_nano's network and supervised recipe after self-supervised pre-training on
+# the whole training split (labels unused), so its curve against vit_nano's is pre-training's gain.
+DATA_EFFICIENCY_MODELS = ("lenet5", "vit_nano", "hybrid_nano", "mae_vit_nano")
 DATA_EFFICIENCY_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
 DATA_EFFICIENCY_QUICK = (0.1, 0.25)
 DATA_EFFICIENCY_SEEDS = (0, 1, 2)

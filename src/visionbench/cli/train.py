@@ -27,6 +27,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="exact run folder (default OUT/TASK/MODEL__DATA__sSEED)")
     g = p.add_argument_group("training (default: the model's recipe for the data)")
     g.add_argument("--epochs", type=int)
+    g.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        metavar="N",
+        help="self-supervised pre-training epochs on the unlabelled training images before the "
+        "supervised ones (models with a pre-training loss: mae_vit_nano); 0: none",
+    )
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument(
