@@ -259,3 +259,18 @@ def test_without_pretraining_it_is_vit_nano(tmp_path):
     assert mae.metrics["accuracy"] == vit.metrics["accuracy"]
     assert mae.metrics["loss"] == pytest.approx(vit.metrics["loss"], rel=1e-5)
     assert "pretraining" not in mae.status
+
+
+def test_pretrain_epochs_on_a_model_without_pretraining_is_one_clear_line():
+    from visionbench.config import TrainConfig
+    from visionbench.errors import VisionbenchError
+    from visionbench.tasks.workflow import check_inputs
+
+    cfg = TrainConfig(task="classification", model="lenet5", data="digits", pretrain_epochs=3)
+    with pytest.raises(VisionbenchError, match="no self-supervised pre-training.*mae_vit_nano"):
+        check_inputs(cfg)
+    check_inputs(
+        TrainConfig(task="classification", model="lenet5", data="digits", pretrain_epochs=0)
+    )
+    with pytest.raises(VisionbenchError, match="pretrain_epochs"):
+        TrainConfig.from_dict({"pretrain_epochs": -1})

@@ -172,9 +172,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         rows, ["metric", "value"], title=f"{cfg.model} · {cfg.task} · {cfg.data} · test split"
     )
     s = result.status
+    pre = s.get("pretraining") or {}
+    before = (
+        f"after {pre.get('epochs')} pre-training epochs on {pre.get('images')} unlabelled images "
+        f"({pre.get('train_seconds')} s; masked-patch MSE {pre.get('val_masked_mse_before')} -> "
+        f"{pre.get('val_masked_mse_after')}), "
+        if pre
+        else ""
+    )
     console.print(
-        f"{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s training. "
-        f"Run directory: [bold]{result.run_dir}[/bold]"
+        f"{before}{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s "
+        f"training. Run directory: [bold]{result.run_dir}[/bold]"
     )
     return 0
 

@@ -169,8 +169,12 @@ class Classification(Task):
         return model(x, y, self.recipe.label_smoothing)
 
     def pretrain(self, model: nn.Module, bundle: DataBundle, recipe, device) -> dict:
-        """A masked autoencoder's self-supervised phase (tasks/pretraining.py); {} otherwise."""
-        return pretraining.pretrain(self, model, bundle, recipe, self.cfg, device)
+        """A masked autoencoder's self-supervised phase (tasks/pretraining.py); {} otherwise.
+        Its reconstructions of test images are kept for `pictures`, made before fine-tuning."""
+        record = pretraining.pretrain(self, model, bundle, recipe, self.cfg, device)
+        if record and isinstance(bundle.test, TensorSet):
+            self.pretrained_rows = pretraining.reconstruction_rows(model, bundle.test.images)
+        return record
 
     def evaluator(self, purpose: str = "test") -> ClassificationEvaluator:
         return ClassificationEvaluator()
@@ -204,7 +208,8 @@ class Classification(Task):
         images = bundle.test.images if isinstance(bundle.test, TensorSet) else None
         if images is not None:
             paths.append(misclassified_png(images, y, logits, names, out_dir / "misclassified.png"))
-            if pretraining.autoencoder_of(model) is not None:
-                path = out_dir / "mae_reconstructions.png"
-                paths.append(pretraining.reconstruction_picture(model, images, path))
+        rows = getattr(self, "pretrained_rows", None)
+        if rows is not None:
+            path = out_dir / "mae_reconstructions.png"
+            paths.append(pretraining.reconstruction_picture(rows, path))
         return paths

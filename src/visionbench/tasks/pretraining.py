@@ -146,20 +146,30 @@ def pretrain(task: Task, model: nn.Module, bundle: DataBundle, recipe, cfg, devi
 
 
 @torch.no_grad()
-def reconstruction_picture(model: nn.Module, images: torch.Tensor, path: Path) -> Path:
-    """Eight test images: masked inputs, reconstructions, originals (one row each), with the
-    fixed evaluation masks; in the [0,1] pixel space of the inputs."""
-    from ..viz.plots import image_grid_png
-
+def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Eight images as three rows: masked inputs (hidden patches grey), reconstructions (the
+    visible patches copied, the hidden ones predicted), originals; the fixed evaluation masks,
+    in the [0,1] pixel space of the inputs. Made right after pre-training: fine-tuning moves the
+    encoder away from the decoder it was trained with."""
     wrapper = Pretrainer(model)
     net = autoencoder_of(model)
     device = next(net.parameters()).device
     x = images[:8].to(device)
     g = torch.Generator().manual_seed(EVAL_MASK_SEED)
+    was_training = net.training
+    net.eval()
     recon, hidden = net.reconstruct(wrapper.normalised(x), g)
+    net.train(was_training)
     m = unwrap(model)
     if hasattr(m, "mean") and hasattr(m, "std"):  # back to pixels
         recon = recon * m.std + m.mean
-    masked = x * (1 - hidden) + 0.5 * hidden  # hidden patches grey
-    rows = torch.cat([masked, recon, x]).float().cpu()
-    return image_grid_png(rows, path, title="MAE: masked input (grey) / reconstruction / original")
+    masked = x * (1 - hidden) + 0.5 * hidden
+    return torch.cat([masked, recon, x]).float().cpu()
+
+
+def reconstruction_picture(rows: torch.Tensor, path: Path) -> Path:
+    from ..viz.plots import image_grid_png
+
+    return image_grid_png(
+        rows, path, title="MAE after pre-training: masked input (grey) / reconstruction / original"
+    )

@@ -94,7 +94,18 @@ def check_inputs(cfg: TrainConfig) -> ModelSpec:
         )
     check_model_kwargs(spec, cfg.model_kwargs)
     check_weight_options(cfg.task_options)
+    if cfg.pretrain_epochs and not _pretrains(spec):
+        have = ", ".join(s.name for s in MODELS if _pretrains(s)) or "none"
+        raise VisionbenchError(
+            f"--pretrain-epochs {cfg.pretrain_epochs}: model '{spec.name}' has no "
+            f"self-supervised pre-training (models with one: {have})"
+        )
     return spec
+
+
+def _pretrains(spec: ModelSpec) -> bool:
+    """A model whose recipes pre-train (its network has a pre-training loss)."""
+    return any(r.pretrain_epochs for r in spec.recipes.values())
 
 
 def prepare_run(cfg: TrainConfig):
