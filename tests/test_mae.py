@@ -211,6 +211,11 @@ def test_the_report_shows_the_pretraining_beside_the_work():
     assert "history" not in pre and pretraining_summary({}) is None
     text = work_text({"epochs": 40, "steps": 120, "pretraining": pre})
     assert text == "40 ep · 120 steps + 20 ep pre-training on 1257 images · 2 TFLOP"
+    from visionbench.bench.report import work_fields
+
+    assert not work_fields({"stopped": "completed", **status})["cut"]
+    cut = {"stopped": "completed", "pretraining": {"stopped": "time_budget"}}
+    assert work_fields(cut)["cut"]  # a pre-training cut by the cap is not comparable either
 
     def record(model, fraction, acc, pretraining=None):
         return {

@@ -119,7 +119,10 @@ PHASE_KEYS = ("evaluation_seconds", "profiling_seconds", "challenges_seconds")
 
 def work_fields(status: dict) -> dict:
     out = {k: status.get(k) for k in (*WORK_KEYS, *PHASE_KEYS)}
-    out["cut"] = status.get("stopped") == "time_budget"  # by the wall-clock safety net
+    pre = status.get("pretraining")
+    pre_cut = isinstance(pre, dict) and pre.get("stopped") == "time_budget"
+    # by the wall-clock safety net, in the supervised epochs or a pre-training phase before them
+    out["cut"] = status.get("stopped") == "time_budget" or pre_cut
     return out
 
 
