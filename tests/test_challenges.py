@@ -179,7 +179,7 @@ def test_review_suite_declares_data_efficiency_jobs():
     jobs, _ = quick_selection(review_jobs()[0])
     side = [j for j in jobs if "train_fraction" in j.quick and j.task == "classification"]
     assert {(j.model, j.quick["train_fraction"]) for j in side} == {
-        (m, f) for m in ("lenet5", "vit_nano", "hybrid_nano") for f in (0.1, 0.25)
+        (m, f) for m in ("lenet5", "vit_nano", "hybrid_nano", "mae_vit_nano") for f in (0.1, 0.25)
     }
     assert all(j.seed == 0 for j in side)  # --quick: one seed; --full adds seeds 1 and 2
     # the model's recipe on less data: fixed work, no seconds

@@ -29,6 +29,8 @@ class TrainConfig:
     setting: str = ""
     # training; None means "the model's recipe for this data scale"
     epochs: int | None = None
+    # self-supervised pre-training epochs (a model with a pre-training loss, e.g. mae_vit_nano)
+    pretrain_epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
     optimizer: str | None = None
@@ -95,6 +97,7 @@ RULES: dict[str, tuple] = {
     "run_dir": (_STR,),
     "setting": (_STR,),
     "epochs": (_INT, 1, True),
+    "pretrain_epochs": (_INT, 0, True),
     "batch_size": (_INT, 1, True),
     "lr": (_FLOAT, 0, False),
     "optimizer": (_STR,),  # adamw | adam | sgd | a timm name: the optimizer factory checks it
@@ -121,7 +124,15 @@ RULES: dict[str, tuple] = {
     "loggers": (_STRS, ("tensorboard", "mlflow")),
 }
 OPTIONAL = {"epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment"}
-OPTIONAL |= {"time_budget", "patience", "train_fraction", "threads", "img_size", "weights"}
+OPTIONAL |= {
+    "pretrain_epochs",
+    "time_budget",
+    "patience",
+    "train_fraction",
+    "threads",
+    "img_size",
+    "weights",
+}
 
 
 def _is(kind: str, v) -> bool:

@@ -107,7 +107,8 @@ _family(
     limitations="Still blurrier than adversarial models; more compute than classic AEs.",
     applications="Generation, inpainting, compression, restoration, anomaly detection.",
     citation="Kingma & Welling, ICLR 2014 (VAE); He et al., CVPR 2022 (MAE)",
-    tasks=["restoration", "generation", "anomaly"],
+    # classification: a masked autoencoder's pre-trained encoder, fine-tuned (mae_vit_nano)
+    tasks=["restoration", "generation", "anomaly", "classification"],
 )
 _family(
     key="classic_gan",

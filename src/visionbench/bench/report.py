@@ -98,6 +98,7 @@ def collect(suite_dir: Path) -> list[dict]:
                 "wall_seconds": status.get("wall_seconds"),
                 "epochs": status.get("epochs"),
                 **work_fields(status),
+                "pretraining": pretraining_summary(status),
                 "stopped": status.get("stopped"),
                 "time_budget": config.get("time_budget"),
                 "command": status.get("command"),
@@ -118,19 +119,39 @@ PHASE_KEYS = ("evaluation_seconds", "profiling_seconds", "challenges_seconds")
 
 def work_fields(status: dict) -> dict:
     out = {k: status.get(k) for k in (*WORK_KEYS, *PHASE_KEYS)}
-    out["cut"] = status.get("stopped") == "time_budget"  # by the wall-clock safety net
+    pre = status.get("pretraining")
+    pre_cut = isinstance(pre, dict) and pre.get("stopped") == "time_budget"
+    # by the wall-clock safety net, in the supervised epochs or a pre-training phase before them
+    out["cut"] = status.get("stopped") == "time_budget" or pre_cut
     return out
 
 
+def pretraining_summary(status: dict) -> dict | None:
+    """A self-supervised phase before the supervised epochs (status.json `pretraining`, a masked
+    autoencoder's), without its per-epoch history; None for a run without one."""
+    pre = status.get("pretraining")
+    if not isinstance(pre, dict):
+        return None
+    return {k: v for k, v in pre.items() if k != "history"}
+
+
 def work_text(r: dict) -> str:
-    """'30 ep · 1.2k steps · 38k samples · 0.17 TFLOP': a leaderboard row's training work."""
+    """'30 ep · 1.2k steps · 38k samples · 0.17 TFLOP': a leaderboard row's training work; a
+    pre-training phase is added after a '+' (its epochs, on how many unlabelled images)."""
     parts = [f"{r['epochs']} ep"] if r.get("epochs") is not None else []
     for key, unit in (("steps", "steps"), ("train_samples", "samples")):
         if r.get(key) is not None:
             parts.append(f"{_count(r[key])} {unit}")
     if r.get("train_flops"):
         parts.append(f"{r['train_flops'] / 1e12:.3g} TFLOP")
-    return " · ".join(parts) or "–"
+    text = " · ".join(parts) or "–"
+    pre = r.get("pretraining")
+    if pre:
+        extra = f"{pre.get('epochs')} ep pre-training on {_count(pre.get('images') or 0)} images"
+        if pre.get("train_flops"):
+            extra += f" · {pre['train_flops'] / 1e12:.3g} TFLOP"
+        text += f" + {extra}"
+    return text
 
 
 def _count(n: float) -> str:

@@ -196,6 +196,11 @@ def efficiency_rows(records: list[dict]) -> list[dict]:
         ):
             runs[r["model"]].setdefault(1.0, []).append(r)
     for model, row in by_model.items():
+        # a self-supervised phase before the supervised epochs (status.json `pretraining`)
+        row["pretraining"] = next(
+            (r["pretraining"] for rs in runs[model].values() for r in rs if r.get("pretraining")),
+            None,
+        )
         for f, rs in sorted(runs[model].items()):
             pts = [_point(r) for r in rs]
             accs = [p["accuracy"] for p in pts if p["accuracy"] is not None]
@@ -315,10 +320,17 @@ def efficiency_statement(rows: list[dict]) -> str:
         return ", ".join(f"{m} {fmt(v)}" for v, m in sorted(vals, reverse=True))
 
     lo, hi = shares[0], shares[-1]
+    pre = "".join(
+        f" Before its share's labels, {r['model']} was pre-trained without labels "
+        f"({r['pretraining'].get('epochs')} epochs on all {r['pretraining'].get('images')} "
+        "training images, the same at every share)."
+        for r in rows
+        if r.get("pretraining")
+    )
     return (
         f"Measured here: with {lo:.0%} of the training split, {at(lo)}; with {hi:.0%}, {at(hi)} "
         "(the review's 'ViTs are data hungry' refers to large-scale pre-training; these are "
-        "small models on a small set)."
+        "small models on a small set)." + pre
     )
 
 

@@ -128,6 +128,8 @@ def job_from_overrides(model: str, task: str, entry: dict) -> Job:
 # point is the model's own full run), for learning curves with intervals; --quick: the classic
 # CNN, ViT and hybrid (the review's contrast), two shares, seed 0. The share of the training
 # split is drawn with the split seed, so seeds vary initialisation and batch order, not the subset.
+# mae_vit_nano is vit_nano's network and supervised recipe after self-supervised pre-training on
+# the whole training split (labels unused), so its curve against vit_nano's is pre-training's gain.
 DATA_EFFICIENCY_MODELS = (
     "lenet5",  # classic CNN
     "resnet_tiny",  # modern deep CNN
@@ -135,8 +137,9 @@ DATA_EFFICIENCY_MODELS = (
     "capsnet_tiny",  # capsule network
     "vit_nano",  # ViT
     "hybrid_nano",  # hybrid CNN-ViT
+    "mae_vit_nano",  # modern autoencoder: vit_nano after masked-autoencoder pre-training
 )
-DATA_EFFICIENCY_IN_QUICK = ("lenet5", "vit_nano", "hybrid_nano")
+DATA_EFFICIENCY_IN_QUICK = ("lenet5", "vit_nano", "hybrid_nano", "mae_vit_nano")
 DATA_EFFICIENCY_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
 DATA_EFFICIENCY_QUICK = (0.1, 0.25)
 DATA_EFFICIENCY_SEEDS = (0, 1, 2)

@@ -27,6 +27,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="exact run folder (default OUT/TASK/MODEL__DATA__sSEED)")
     g = p.add_argument_group("training (default: the model's recipe for the data)")
     g.add_argument("--epochs", type=int)
+    g.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        metavar="N",
+        help="self-supervised pre-training epochs on the unlabelled training images before the "
+        "supervised ones (models with a pre-training loss: mae_vit_nano); 0: none",
+    )
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument(
@@ -165,9 +172,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         rows, ["metric", "value"], title=f"{cfg.model} · {cfg.task} · {cfg.data} · test split"
     )
     s = result.status
+    pre = s.get("pretraining") or {}
+    before = (
+        f"after {pre.get('epochs')} pre-training epochs on {pre.get('images')} unlabelled images "
+        f"({pre.get('train_seconds')} s; masked-patch MSE {pre.get('val_masked_mse_before')} -> "
+        f"{pre.get('val_masked_mse_after')}), "
+        if pre
+        else ""
+    )
     console.print(
-        f"{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s training. "
-        f"Run directory: [bold]{result.run_dir}[/bold]"
+        f"{before}{s.get('epochs')} epochs ({s.get('stopped')}), {s.get('train_seconds')} s "
+        f"training. Run directory: [bold]{result.run_dir}[/bold]"
     )
     return 0
 

@@ -36,6 +36,13 @@ class DataBundle:
     train: Dataset
     val: Dataset
     test: Dataset
+    # training images a run may use without their labels (self-supervised pre-training): the
+    # whole training split when `subsample_train` keeps a labelled share; None: `train` itself
+    unlabelled: Dataset | None = None
+
+    @property
+    def pretraining_images(self) -> Dataset:
+        return self.train if self.unlabelled is None else self.unlabelled
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,9 @@ def subsample_train(bundle: DataBundle, fraction: float, seed: int = 0) -> DataB
 
     Validation and test stay untouched, so accuracies at different fractions are measured on the
     same images. Labelled in-memory sets are stratified; unlabelled ones get a seeded random share.
+    The whole training split stays as `unlabelled` (its images only): a model that pre-trains
+    without labels sees all of it, as semi-supervised learning would, and trains on labels only
+    in the share.
     """
     import dataclasses
 
@@ -153,4 +163,5 @@ def subsample_train(bundle: DataBundle, fraction: float, seed: int = 0) -> DataB
         f"{bundle.info.split}; train subsampled to {fraction:g} ({len(keep)} of {n}, seed {seed})"
     )
     info = dataclasses.replace(bundle.info, sizes=sizes, split=split.lstrip("; "))
-    return dataclasses.replace(bundle, info=info, train=train.subset(keep))
+    unlabelled = bundle.unlabelled if bundle.unlabelled is not None else TensorSet(train.images)
+    return dataclasses.replace(bundle, info=info, train=train.subset(keep), unlabelled=unlabelled)

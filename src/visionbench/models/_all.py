@@ -10,5 +10,6 @@ from . import fcn, setr  # noqa: F401  (semantic segmentation: FCN and SETR; U-N
 from . import deeplab, segformer, unet  # noqa: F401  (DeepLabV3+, SegFormer, plain U-Net)
 from . import esrgan  # noqa: F401  (ESRGAN as published)
 from . import vae  # noqa: F401  (variational autoencoder)
+from . import mae  # noqa: F401  (masked autoencoder, pre-training a ViT classifier)
 from . import ganomaly  # noqa: F401  (GAN anomaly detector)
 from . import detectors, yolo  # noqa: F401  (detection, instance segmentation)

@@ -25,6 +25,9 @@ class Recipe:
     augment: str = "none"  # none | shift | flip_crop
     label_smoothing: float = 0.0
     momentum: float = 0.9
+    # self-supervised epochs before the supervised ones, for a model with a pre-training loss
+    # (a masked autoencoder): on the unlabelled training images, tasks/pretraining.py
+    pretrain_epochs: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -199,6 +199,12 @@ class Task(ABC):
         ctx.backward_step(loss)
         return {"loss": loss.detach()}
 
+    def pretrain(self, model: nn.Module, bundle: DataBundle, recipe: Recipe, device) -> dict:
+        """A phase before the supervised epochs, in place on `model` (a masked autoencoder's
+        self-supervised pre-training on the unlabelled training images); its record for
+        status.json, {} when there is none."""
+        return {}
+
     # evaluation -----------------------------------------------------------------------------
     @abstractmethod
     def evaluator(self, purpose: str = "test") -> Evaluator:

@@ -14,7 +14,7 @@ from ..data.tensors import TensorSet
 from ..engine.evaluation import Evaluator, evaluate
 from ..metrics.classification import confusion_matrix, scores_from_confusion, topk_accuracy
 from ..models.registry import ModelSpec
-from . import augment
+from . import augment, pretraining
 from .base import Task, TaskState, register_task
 
 
@@ -24,6 +24,8 @@ class Classifier(nn.Module):
     def __init__(self, net: nn.Module, mean: list[float], std: list[float]):
         super().__init__()
         self.net = net
+        # a net whose forwards use part of its parameters (an MAE's decoder) tells DDP
+        self.find_unused_parameters = getattr(net, "find_unused_parameters", False)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
@@ -124,7 +126,7 @@ class Classification(Task):
             size = [side, side]
         else:
             size = self.state.input_size
-        for part in ("train", "val", "test"):
+        for part in ("train", "val", "test", "unlabelled"):
             ds = getattr(bundle, part)
             if isinstance(ds, TensorSet):
                 setattr(bundle, part, TensorSet(resize_images(ds.images, size), ds.labels))
@@ -166,6 +168,14 @@ class Classification(Task):
         x, y = batch
         return model(x, y, self.recipe.label_smoothing)
 
+    def pretrain(self, model: nn.Module, bundle: DataBundle, recipe, device) -> dict:
+        """A masked autoencoder's self-supervised phase (tasks/pretraining.py); {} otherwise.
+        Its reconstructions of test images are kept for `pictures`, made before fine-tuning."""
+        record = pretraining.pretrain(self, model, bundle, recipe, self.cfg, device)
+        if record and isinstance(bundle.test, TensorSet):
+            self.pretrained_rows = pretraining.reconstruction_rows(model, bundle.test.images)
+        return record
+
     def evaluator(self, purpose: str = "test") -> ClassificationEvaluator:
         return ClassificationEvaluator()
 
@@ -198,4 +208,8 @@ class Classification(Task):
         images = bundle.test.images if isinstance(bundle.test, TensorSet) else None
         if images is not None:
             paths.append(misclassified_png(images, y, logits, names, out_dir / "misclassified.png"))
+        rows = getattr(self, "pretrained_rows", None)
+        if rows is not None:
+            path = out_dir / "mae_reconstructions.png"
+            paths.append(pretraining.reconstruction_picture(rows, path))
         return paths

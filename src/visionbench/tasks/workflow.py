@@ -94,7 +94,18 @@ def check_inputs(cfg: TrainConfig) -> ModelSpec:
         )
     check_model_kwargs(spec, cfg.model_kwargs)
     check_weight_options(cfg.task_options)
+    if cfg.pretrain_epochs and not _pretrains(spec):
+        have = ", ".join(s.name for s in MODELS if _pretrains(s)) or "none"
+        raise VisionbenchError(
+            f"--pretrain-epochs {cfg.pretrain_epochs}: model '{spec.name}' has no "
+            f"self-supervised pre-training (models with one: {have})"
+        )
     return spec
+
+
+def _pretrains(spec: ModelSpec) -> bool:
+    """A model whose recipes pre-train (its network has a pre-training loss)."""
+    return any(r.pretrain_epochs for r in spec.recipes.values())
 
 
 def prepare_run(cfg: TrainConfig):
@@ -132,6 +143,8 @@ def train(cfg: TrainConfig | None = None, **overrides) -> RunResult:
     if distributed.env_world() > 1 and os.environ.get("RANK", "0") != "0":
         spec, task, bundle, recipe, model, device = prepare_run(cfg)
         start_from_weights(model, cfg)
+        if not _resuming(cfg, run):
+            task.pretrain(model, bundle, recipe, device)  # every rank: DDP all-reduces in it
         Trainer(task, model, bundle, recipe, cfg, run, device).fit()  # other DDP ranks only train
         return RunResult(run.path, {}, {})
     with run.lock():  # rank 0 writes and evaluates
@@ -152,6 +165,8 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
         f: getattr(recipe, f)
         for f in ("epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "augment")
     }
+    if recipe.pretrain_epochs:  # replayed as it ran (0 is every model's default)
+        saved["pretrain_epochs"] = recipe.pretrain_epochs
     saved["resume"] = saved["force"] = False
     save_yaml(saved, run.config)
     task.save_state(run.task_state)
@@ -184,6 +199,10 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
     run.set_status("running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None)
     loggers = make_loggers(cfg.loggers, run, saved)
     try:
+        if not _resuming(cfg, run):  # a checkpoint's weights already hold the pre-training
+            pretrained = task.pretrain(model, bundle, recipe, device)
+            if pretrained or "pretraining" in run.status():  # never an earlier run's record
+                run.set_status("running", pretraining=pretrained or None)
         trainer = Trainer(task, model, bundle, recipe, cfg, run, device, callbacks=loggers)
         fit = trainer.fit()
         metrics = trainer.evaluate(bundle.test)  # compiled, autocast, data on the device
@@ -212,6 +231,10 @@ def _train_in(run: RunDir, cfg: TrainConfig, spec, task, bundle, recipe, model, 
         resumed_from=fit.resumed_from,
     )
     return RunResult(run.path, _clean(metrics), run.status())
+
+
+def _resuming(cfg: TrainConfig, run: RunDir) -> bool:
+    return bool(cfg.resume and (run.checkpoint / "state.pt").exists())
 
 
 def start_from_weights(model, cfg: TrainConfig):
