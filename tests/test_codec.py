@@ -92,7 +92,7 @@ def test_forward_backward_and_registration():
     (bits.mean() + out.pow(2).mean()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     net.eval()
-    assert torch.equal(net(x), net.g_s(torch.round(net.g_a(x))))  # rounding at test time
+    assert torch.equal(net(x), net.synthesis(torch.round(net.analysis(x))))  # rounding at test time
 
 
 def test_bitstream_decodes_to_the_rounded_latents_and_bpp_counts_its_bytes():
@@ -115,28 +115,32 @@ def test_bitstream_decodes_to_the_rounded_latents_and_bpp_counts_its_bytes():
     assert bits - 8 <= 8 * (len(stream) - 4) <= bits * 1.02 + 64
 
 
-def test_a_constant_image_costs_almost_nothing_once_the_rate_is_learned():
-    """64x64 gray. Untrained, the broad initial densities charge ~5 bits for each of the 4x4x8
-    latent values (0.18 bpp). The 4-byte header and the rANS state alone are 8 bytes, 0.016
-    bpp. After 120 rate-dominated steps (lambda 1e-4) the stream is under 26 bytes (0.05 bpp;
-    measured 20) and still decodes to the gray within 25 dB (measured 30.8)."""
+def test_a_constant_image_costs_only_the_header_once_the_rate_is_learned():
+    """64x64 gray. The 4-byte header and the 4-byte rANS state are 8 bytes: 64 bits / 4096
+    pixels = 0.015625 bpp, the floor. Untrained, the 4x4x8 latent values cost a few bytes more
+    (0.086 bpp measured); after 80 rate-dominated steps (lambda 1e-4) the encoder sends all
+    zeros, the density gives 0 a probability so close to 1 that the 128 values fit in the
+    state's spare bits (estimate 1.2 bits), so the stream is exactly the 8 bytes, and the decoder
+    has learned the gray (53 dB measured)."""
     torch.manual_seed(0)
     net = FactorizedPriorCodec(3, n=8, m=8)
     x = torch.full((4, 3, 64, 64), 0.5)
     net.eval()
-    assert compression.codec_code(net, x[:1])[1] > 0.15
+    assert compression.codec_code(net, x[:1])[1] > 0.05
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(120):
+    for _ in range(80):
         out, bits = net(x, mode="rd")
         loss = bits.mean() / 4096 + 1e-4 * 255**2 * (out - x).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     net.eval()
-    out, bpp, _ = compression.codec_code(net, x[:1])
-    assert 8 * 8 / 4096 < bpp < 0.05
-    assert float(psnr(out, x[:1])[0]) > 25
+    (stream,) = net.compress(x[:1])
+    assert len(stream) == 8 and not net.latents(x[:1]).any()
+    out, bpp, estimate = compression.codec_code(net, x[:1])
+    assert bpp == 8 * 8 / 4096 and estimate < 1e-3
+    assert float(psnr(out, x[:1])[0]) > 45
 
 
 def test_one_batch_overfit_lowers_the_rate_distortion_loss():
