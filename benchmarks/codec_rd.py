@@ -55,8 +55,8 @@ def main() -> None:
         t0 = time.perf_counter()
         run = vb.train(task="restoration", model="codec_factorized", data="photos",
                        data_options=DATA, task_options={"degradation": f"codec:{lam:g}"},
-                       epochs=args.epochs, threads=args.threads, quiet=True, out=str(out),
-                       force=True)  # fmt: skip
+                       epochs=args.epochs, threads=args.threads, quiet=True, force=True,
+                       run_dir=str(out / f"codec_factorized__lambda{lam:g}"))  # fmt: skip
         m = run.metrics
         rows.append({"lambda": lam, "wall_s": time.perf_counter() - t0, **m})
         print(f"lambda {lam:g}: bpp {m['bpp']:.3f} psnr {m['psnr']:.2f} "

@@ -242,17 +242,20 @@ class FactorizedPriorCodec(nn.Module):
     "bitstream (4-byte size header + rANS bytes) per pixel; `bpp_estimate` is the model's "
     "-log2 likelihood beside it. Decoded images are rounded to 8 bits, like JPEG's. Baseline: "
     "JPEG (Pillow, 4:2:0) at the same bpp on the same images (docs/generative.md).",
-    # The quick job (lambda 0.003, 16 epochs of 40 steps on 320 64 px patches) is the CPU
-    # budget; the full recipe (60 epochs) and the two other lambdas trace the RD curve.
+    # The quick job: lambda 0.001, 16 epochs of 40 steps on 320 64 px patches (~65 CPU s).
+    # Measured 2026-12-02 on the test photos: 0.137 bpp, 21.22 dB against JPEG's 21.12 dB at
+    # its lowest rate, 0.155 bpp (quality 1-2): fewer bits and a higher PSNR. At 0.003 and 0.01
+    # the same budget stays 2.6 and 4.1 dB under JPEG; the full recipe (60 epochs) at 0.003
+    # comes to 0.26 dB under it on PSNR and above it on MS-SSIM (docs/generative.md).
     bench_jobs=(
         {
-            "task_options": {"degradation": "codec:0.003"},
+            "task_options": {"degradation": "codec:0.001"},
             "data_options": {"patch_size": 64, "patches_per_image": 64},
             "in_quick": True,
             "quick": {"epochs": 16},
         },
         {
-            "task_options": {"degradation": "codec:0.001"},
+            "task_options": {"degradation": "codec:0.003"},
             "data_options": {"patch_size": 64, "patches_per_image": 64},
             "in_quick": False,
         },

@@ -126,7 +126,7 @@ def codec_rate_distortion_png(
 ) -> Path:
     """PSNR and MS-SSIM against bits per pixel (real file or bitstream bytes), one line per
     codec; points are (bpp, psnr, ms_ssim or None)."""
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"wspace": 0.3})
     for name, points in curves.items():
         points = sorted(points)
         xs = [p[0] for p in points]
@@ -135,8 +135,16 @@ def codec_rate_distortion_png(
         ms = [(x, p[2]) for x, p in zip(xs, points) if p[2] is not None]
         if ms:
             axes[1].plot([m[0] for m in ms], [m[1] for m in ms], **style)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    rates = [p[0] for points in curves.values() for p in points]
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 16) if min(rates) <= t <= max(rates)]
     for ax, label in zip(axes, ("PSNR (dB)", "MS-SSIM")):
-        ax.set_xlabel("bits per pixel (bytes written x 8 / pixels)")
+        ax.set_xscale("log")  # low rates, where codecs differ most, would crowd a linear axis
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("bits per pixel (bytes written x 8 / pixels, log scale)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
