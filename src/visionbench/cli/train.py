@@ -87,7 +87,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument(
         "--degradation",
-        help="restoration: noise:SIGMA (0-255 scale) or sr:SCALE (default noise:25)",
+        help="restoration: noise:SIGMA (0-255 scale), sr:SCALE, inpaint:box|strokes or "
+        "codec:LAMBDA (a learned codec's rate-distortion weight) (default noise:25)",
     )
     m.add_argument(
         "--inception-weights",

@@ -5,6 +5,9 @@ images, and the baseline (the noisy input, bicubic upsampling, or a mean fill) i
 beside it. It also owns how each kind of model learns: a plain regression loss; a loss the model
 computes itself (a diffusion model, `returns_loss`); or pixel + adversarial loss with two
 optimizers (a GAN, `adversarial`). Autoencoders also report their latent rate (bits per pixel).
+A learned codec (`codec:LAMBDA`) is the one model whose "degradation" is its own bottleneck: it
+learns the rate-distortion loss and is scored on its real bitstream against JPEG at the same
+rate (tasks/compression.py).
 """
 
 from __future__ import annotations
@@ -23,15 +26,17 @@ from ..engine import distributed
 from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
-from ..metrics.image import crop_border, luma, psnr, ssim
+from ..metrics.image import crop_border, luma, ms_ssim, ms_ssim_min_side, psnr, ssim
 from . import augment, compression, esrgan, inpainting
 from .base import Task, TaskState, register_task
 
-KINDS = ("noise", "sr", "inpaint")
+KINDS = ("noise", "sr", "inpaint", "codec")
+FORMS = "noise:SIGMA, sr:SCALE, inpaint:box|strokes or codec:LAMBDA"
 
 
 def parse_degradation(text: str) -> tuple[str, float | str]:
-    """'noise:25' (Gaussian sigma, 0-255 scale), 'sr:2' (bicubic downscale), 'inpaint:box|strokes'."""
+    """'noise:25' (Gaussian sigma, 0-255 scale), 'sr:2' (bicubic downscale), 'inpaint:box|strokes',
+    'codec:0.01' (a learned codec's rate-distortion weight: loss = bpp + LAMBDA * 255^2 * MSE)."""
     try:
         kind, value = text.split(":")
         if kind == "inpaint":
@@ -41,12 +46,10 @@ def parse_degradation(text: str) -> tuple[str, float | str]:
         value = float(value)
     except ValueError:
         raise VisionbenchError(
-            f"degradation must look like noise:25, sr:2 or inpaint:box, got '{text}'"
+            f"degradation must look like noise:25, sr:2, inpaint:box or codec:0.01, got '{text}'"
         ) from None
-    if kind not in KINDS or value <= 0:
-        raise VisionbenchError(
-            f"degradation must be noise:SIGMA, sr:SCALE or inpaint:box|strokes, got '{text}'"
-        )
+    if kind not in KINDS or not value > 0 or value == float("inf"):
+        raise VisionbenchError(f"degradation must be {FORMS}, got '{text}'")
     return kind, value
 
 
@@ -97,6 +100,9 @@ class RestorationEvaluator(Evaluator):
         degraded, clean = batch[:2]
         device = next(iter(unwrap(model).parameters())).device
         t, m = self.task, unwrap(model)
+        if compression.is_codec(m):
+            coded, bpp, estimate = compression.codec_code(m, degraded)
+            return {"restored": coded, "bpp": bpp, "bpp_estimate": estimate}
         out = {"restored": t.restore(model, degraded.to(device)).cpu()}
         if compression.is_autoencoder(m):
             coded, rate = compression.code_at(m, t.pad_to(degraded, m).to(device), 8)
@@ -109,6 +115,14 @@ class RestorationEvaluator(Evaluator):
         degraded, clean = batch[:2]
         gray = bool(batch[2]) if len(batch) > 2 else False
         t = self.task
+        if t.kind == "codec":
+            mine = t.codec_scores(outputs["restored"], clean, gray)
+            mine |= {"bpp": outputs["bpp"], "bpp_estimate": outputs["bpp_estimate"]}
+            base = compression.jpeg_at_rate(
+                clean, outputs["bpp"], lambda out: t.codec_scores(out, clean, gray)
+            )
+            self.rows.append(mine | {f"jpeg_{k}": v for k, v in base.items()})
+            return
         mine = t.scores(outputs["restored"], clean, degraded, gray)
         base = t.scores(t.baseline_output(degraded), clean, degraded, gray)
         if "coded" in outputs:
@@ -118,13 +132,17 @@ class RestorationEvaluator(Evaluator):
             }
         self.rows.append(mine | {f"{t.baseline}_{k}": v for k, v in base.items()})
 
+    def keys(self) -> list[str]:
+        """The metrics every image has (MS-SSIM skips images under 161 px a side)."""
+        rows = self.rows
+        return [k for k in rows[0] if all(k in r for r in rows)] if rows else []
+
     def compute(self) -> dict[str, float]:
         rows = self.rows
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return {k: sum(r[k] for r in rows) / len(rows) for k in self.keys()}
 
     def per_sample(self) -> dict[str, list[float]]:
-        rows = self.rows
-        return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+        return {k: [r[k] for r in self.rows] for k in self.keys()}
 
 
 @register_task
@@ -147,12 +165,16 @@ class Restoration(Task):
         self.sigma = value / 255.0 if self.kind == "noise" else 0.0
         self.scale = int(value) if self.kind == "sr" else 1
         self.mask = value if self.kind == "inpaint" else ""
+        self.rd_lambda = value if self.kind == "codec" else 0.0
         self.ranking_metric = {"sr": "psnr_y", "inpaint": "psnr_mask"}.get(self.kind, "psnr")
-        self.baseline = {"noise": "noisy", "sr": "bicubic", "inpaint": "meanfill"}[self.kind]
-        self.baselines = {
-            m: f"{self.baseline}_{m}"
-            for m in ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_mask", "ssim_mask")
-        }
+        self.baseline = {"noise": "noisy", "sr": "bicubic", "inpaint": "meanfill", "codec": "jpeg"}[
+            self.kind
+        ]
+        names = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_mask", "ssim_mask")
+        if self.kind == "codec":  # JPEG at the codec's rate, on the same image
+            names = ("psnr", "ssim", "psnr_y", "ssim_y", "ms_ssim", "bpp")
+        self.baselines = {m: f"{self.baseline}_{m}" for m in names}
+        self.also_shown = ("bpp", "ms_ssim") if self.kind == "codec" else ()
 
     def load_state(self, data: dict, source: str = "task_state.json") -> None:
         super().load_state(data, source)
@@ -161,7 +183,12 @@ class Restoration(Task):
     def prepare(self, bundle, spec):
         self.info = bundle.info
         self.n_train = len(bundle.train)
-        value = {"noise": f"{self.sigma * 255:g}", "sr": str(self.scale), "inpaint": self.mask}
+        value = {
+            "noise": f"{self.sigma * 255:g}",
+            "sr": str(self.scale),
+            "inpaint": self.mask,
+            "codec": f"{self.rd_lambda:g}",
+        }
         kept = self.state.perceptual_features if self.state is not None else ""  # eval of a run
         self.state = RestorationState(f"{self.kind}:{value[self.kind]}", perceptual_features=kept)
         self.perceptual_weights = self.options.get("perceptual_weights")  # training only
@@ -189,6 +216,14 @@ class Restoration(Task):
         """ESRGAN: loads the user's VGG-19 file when training and records which perceptual
         features the run used in its state; every other model as the base builds it."""
         model = super().build_model(spec, info)
+        if compression.is_codec(model) != (self.kind == "codec"):
+            raise VisionbenchError(
+                f"model '{spec.name}' is a learned codec: train it with --degradation "
+                "codec:LAMBDA (e.g. codec:0.01)"
+                if self.kind != "codec"
+                else f"--degradation codec:LAMBDA needs a learned codec (a model with an entropy "
+                f"model, e.g. codec_factorized); '{spec.name}' has none"
+            )
         path = getattr(self, "perceptual_weights", None)  # set by prepare: training only
         if path:
             source = esrgan.load_perceptual_weights(model, path)
@@ -210,7 +245,10 @@ class Restoration(Task):
 
     # degradation ------------------------------------------------------------------------------
     def degrade(self, clean: torch.Tensor, generator: torch.Generator, test: bool = False):
-        """Noisy (unclipped, as in the literature), downscaled, or masked image + mask channel."""
+        """Noisy (unclipped, as in the literature), downscaled, or masked image + mask channel;
+        a codec's input is the clean image itself."""
+        if self.kind == "codec":
+            return clean
         if self.kind == "noise":
             noise = torch.randn(clean.shape, generator=generator).to(clean.device)
             return clean + self.sigma * noise
@@ -224,8 +262,20 @@ class Restoration(Task):
         clean = augment.apply(self.recipe.augment, batch, generator)
         return self.degrade(clean, generator), clean
 
+    def rd_terms(self, model: nn.Module, clean: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A codec's rate-distortion loss on a batch: bpp (the model's -log2 likelihood of its
+        noisy latent per pixel, the paper's relaxation) + lambda * 255^2 * MSE (CompressAI's
+        scale of lambda), with both terms for the training log."""
+        h, w = clean.shape[-2:]
+        out, bits = model(self.pad_to(clean, model), mode="rd")
+        mse = F.mse_loss(out[..., :h, :w], clean)
+        bpp = (bits / (h * w)).mean()
+        return {"loss": bpp + self.rd_lambda * 255**2 * mse, "bpp": bpp, "mse": mse}
+
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         degraded, clean = batch
+        if self.kind == "codec":
+            return self.rd_terms(model, clean)["loss"]
         if getattr(unwrap(model), "returns_loss", False):
             return model(degraded, clean)
         out = self.composite(model(degraded), degraded)
@@ -248,6 +298,13 @@ class Restoration(Task):
 
     def train_step(self, ctx, model, batch):
         m = unwrap(model)
+        if self.kind == "codec":
+            with ctx.autocast():
+                terms = self.rd_terms(model, batch[1])
+            # clipped at norm 1 (CompressAI's training example does the same): without it the
+            # GDN codec diverged in its first epoch at lr 2e-3 (train MSE 8.8, outputs +-3)
+            ctx.backward_step(terms["loss"], clip=1.0)
+            return {k: v.detach() for k, v in terms.items()}
         if getattr(m, "relativistic", False):
             return esrgan.train_step(self, ctx, model, batch)
         if not getattr(m, "adversarial", False):
@@ -294,11 +351,17 @@ class Restoration(Task):
     def restore(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
         """Run the model on any size: pad to the model's size divisor (reflect), crop back."""
         h, w = degraded.shape[-2:]
+        m = unwrap(model)
+        if compression.is_codec(m) and not m.training:  # through the real bitstream
+            out = [compression.codec_code(m, img[None])[0] for img in degraded]
+            return torch.cat(out).to(degraded.device)
         out = model(self.pad_to(degraded, model)).float()
         out = out[..., : h * self.scale, : w * self.scale]
         return self.composite(out, degraded).clamp(0, 1)
 
     def baseline_output(self, degraded: torch.Tensor) -> torch.Tensor:
+        if self.kind == "codec":  # JPEG's output depends on the codec's rate: see the evaluator
+            raise VisionbenchError("codec: the JPEG baseline is scored at the codec's own rate")
         if self.kind == "noise":
             return degraded.clamp(0, 1)
         if self.kind == "sr":
@@ -348,6 +411,14 @@ class Restoration(Task):
             s |= inpainting.masked_scores(out, clean, degraded[:, clean.shape[1] :])
         return s
 
+    def codec_scores(self, out: torch.Tensor, clean: torch.Tensor, gray: bool = False) -> dict:
+        """A codec's (or JPEG's) scores: the restoration scores plus MS-SSIM on images of at
+        least 161 px a side (its five scales need that)."""
+        s = self.scores(out, clean, gray=gray)
+        if min(clean.shape[-2:]) >= ms_ssim_min_side():
+            s["ms_ssim"] = float(ms_ssim(out, clean)[0])
+        return s
+
     def evaluator(self, purpose: str = "test") -> RestorationEvaluator:
         return RestorationEvaluator(self)
 
@@ -369,6 +440,8 @@ class Restoration(Task):
     def pictures(self, model, bundle, out_dir: Path, device) -> list[Path]:
         from ..viz.plots import triptych_png
 
+        if self.kind == "codec":
+            return self.codec_pictures(unwrap(model), bundle.test, out_dir)
         rows = []
         for i, (degraded, clean, _) in enumerate(self.test_pairs(bundle.test)):
             if i >= 3:
@@ -382,6 +455,45 @@ class Restoration(Task):
         m = unwrap(model)
         if compression.is_autoencoder(m) and self.kind != "sr":
             paths.append(self.rate_distortion(m, bundle.test, out_dir, device))
+        return paths
+
+    @torch.no_grad()
+    def codec_pictures(self, m, dataset, out_dir: Path) -> list[Path]:
+        """A learned codec beside JPEG: the first test images as JPEG at the lowest quality
+        that spends at least the codec's bytes, the codec's and the original; and
+        rate_distortion.png, the codec's point on JPEG's curve (qualities
+        compression.JPEG_CURVE), PSNR and MS-SSIM, means over the test images."""
+        from ..viz.plots import codec_rate_distortion_png, triptych_png
+
+        rows, mine, curve = [], [], {q: [] for q in compression.JPEG_CURVE}
+        for i, (_, clean, gray) in enumerate(self.test_pairs(dataset)):
+            coded, bpp, _ = compression.codec_code(m, clean)
+            s = self.codec_scores(coded, clean, gray)
+            mine.append((bpp, s["psnr"], s.get("ms_ssim")))
+            pixels = clean.shape[-2] * clean.shape[-1]
+            for q in compression.JPEG_CURVE:
+                out, n = compression.jpeg(clean, q)
+                s = self.codec_scores(out, clean, gray)
+                curve[q].append((8 * n / pixels, s["psnr"], s.get("ms_ssim")))
+            if i < 3:
+                sizes = compression.jpeg_sizes(clean)
+                q = min((q for q, n in sizes.items() if 8 * n / pixels >= bpp), default=95)
+                rows.append((compression.jpeg(clean, q)[0][0], coded[0], clean[0]))
+        titles = ("JPEG (first quality with >= the codec's bytes)", "learned codec", "original")
+        paths = [triptych_png(rows, titles, out_dir / "codec_samples.png")]
+
+        def mean(points):
+            cols = list(zip(*points))
+            ms = None if None in cols[2] else sum(cols[2]) / len(cols[2])
+            return (sum(cols[0]) / len(cols[0]), sum(cols[1]) / len(cols[1]), ms)
+
+        curves = {
+            f"{type(m).__name__} (lambda {self.rd_lambda:g})": [mean(mine)],
+            "JPEG (Pillow, q " + ", ".join(map(str, compression.JPEG_CURVE)) + ")": [
+                mean(p) for p in curve.values()
+            ],
+        }
+        paths.append(codec_rate_distortion_png(curves, out_dir / "rate_distortion.png"))
         return paths
 
     @torch.no_grad()

@@ -119,3 +119,34 @@ def rate_distortion_png(
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def codec_rate_distortion_png(
+    curves: dict[str, list[tuple[float, float, float | None]]], path: Path, title: str = ""
+) -> Path:
+    """PSNR and MS-SSIM against bits per pixel (real file or bitstream bytes), one line per
+    codec; points are (bpp, psnr, ms_ssim or None)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"wspace": 0.3})
+    for name, points in curves.items():
+        points = sorted(points)
+        xs = [p[0] for p in points]
+        style = {"marker": "o", "label": name, "ls": "-" if len(points) > 1 else ""}
+        axes[0].plot(xs, [p[1] for p in points], **style)
+        ms = [(x, p[2]) for x, p in zip(xs, points) if p[2] is not None]
+        if ms:
+            axes[1].plot([m[0] for m in ms], [m[1] for m in ms], **style)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    rates = [p[0] for points in curves.values() for p in points]
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 16) if min(rates) <= t <= max(rates)]
+    for ax, label in zip(axes, ("PSNR (dB)", "MS-SSIM")):
+        ax.set_xscale("log")  # low rates, where codecs differ most, would crowd a linear axis
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("bits per pixel (bytes written x 8 / pixels, log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or "rate vs distortion (test images, per-image means)", fontsize=9)
+    return _save(fig, path)
