@@ -42,7 +42,6 @@ def test_seeds_average_into_one_point_with_a_t_interval():
 def test_full_suite_has_five_shares_by_three_seeds_and_quick_two_by_one():
     from visionbench.bench.suites import (
         DATA_EFFICIENCY_IN_QUICK,
-        DATA_EFFICIENCY_MODELS,
         data_efficiency_jobs,
         quick_selection,
     )
