@@ -63,7 +63,7 @@ def ray_round(jobs: int, workers: int) -> dict:
     import ray
 
     from visionbench.bench.executors import _connect
-    from visionbench.bench.runner import SuiteOptions
+    from visionbench.bench.jobs import SuiteOptions
 
     t0 = time.perf_counter()
     _connect(ray, SuiteOptions(workers=workers))  # the local instance bench --executor ray starts

@@ -32,7 +32,7 @@ from ..runs import RunDir, executor_task
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
-    from .runner import SuiteOptions
+    from .jobs import SuiteOptions
 
 EXECUTORS = ("local", "ray")
 RAY_EXTRA = "--executor ray needs the ray extra: pip install 'visionbench[ray]'"
@@ -75,7 +75,7 @@ def execute(pending: list[tuple[str, TrainConfig]], opts: SuiteOptions, bar, ove
 def _local(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
     """In this process, or in `workers` processes of one thread each (the order of completion
     varies; the results do not)."""
-    from .runner import run_job
+    from .jobs import run_job
 
     workers = opts.workers or 1
     if workers <= 1 or len(pending) <= 1:
@@ -277,7 +277,7 @@ def _task_device(device: str) -> str:
 
 def _ray_job(cfg: TrainConfig, device: str, profile: bool, quick: bool, token: str):
     """One job as a Ray task (run_job's result); a retry continues from the checkpoint."""
-    from .runner import run_job
+    from .jobs import run_job
 
     # ray.cancel interrupts a running task as a SIGINT would; a worker of a Ray started from a
     # process that ignores SIGINT (a background job of a script) inherits that, and a cancelled
