@@ -21,13 +21,7 @@ from visionbench.models.registry import MODELS, create_model
 from visionbench.tasks import compression
 from visionbench.tasks.restoration import parse_degradation
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _channel0(_):

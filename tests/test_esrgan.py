@@ -18,13 +18,7 @@ from visionbench.tasks import esrgan as steps
 from visionbench.tasks.base import StepContext
 from visionbench.tasks.restoration import Restoration, downscale, upscale
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def softplus(x: float) -> float:

@@ -14,13 +14,7 @@ from visionbench.tasks import ganomaly as steps
 from visionbench.tasks.anomaly import AnomalyDetection
 from visionbench.tasks.base import StepContext
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_shapes_and_the_score_is_the_latent_distance():

@@ -13,13 +13,7 @@ import torch
 from visionbench.models.mae import masked_patch_loss, random_masking, sincos_2d
 from visionbench.models.registry import MODELS, create_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _net(img_size=8, **kw):

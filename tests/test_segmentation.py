@@ -21,13 +21,7 @@ from visionbench.tasks.segmentation import Segmentation, Segmenter, joint_hflip
 SEG_MODELS = sorted(m.name for m in MODELS if "segmentation" in m.tasks)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on 2 shared cores OpenMP barriers make small ops many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_every_family_that_suits_segmentation_has_a_model():

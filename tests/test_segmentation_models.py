@@ -21,12 +21,7 @@ from visionbench.tasks.segmentation import Segmentation
 NEW = ("deeplabv3p_resnet_tiny", "segformer_nano", "unet_tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_registered_with_their_families_and_full_size_variants():

@@ -12,13 +12,7 @@ from visionbench.models.registry import MODELS, create_model
 from visionbench.models.vae import gaussian_kl
 from visionbench.tasks import vae as vae_task
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_kl_on_known_cases():
