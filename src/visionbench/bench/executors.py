@@ -98,9 +98,9 @@ def _local(pending, opts: SuiteOptions, bar, overall) -> Iterator[Done]:
             for future in as_completed(futures):
                 yield (futures[future], *future.result())
         except BaseException:
-            workers = list((getattr(pool, "_processes", None) or {}).values())  # no public handle
+            procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle
             pool.shutdown(wait=False, cancel_futures=True)  # (it forgets the processes)
-            _interrupt_workers(workers)
+            _interrupt_workers(procs)
             raise
 
 
