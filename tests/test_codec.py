@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import visionbench as vb
+from visionbench.data.io import to_pil_image
 from visionbench.errors import VisionbenchError
 from visionbench.metrics.image import ms_ssim, psnr, ssim
 from visionbench.models import rans
@@ -163,7 +164,7 @@ def test_jpeg_bpp_is_the_file_size():
     img = torch.rand(1, 3, 40, 56)
     out, n = compression.jpeg(img, 50)
     buf = io.BytesIO()
-    compression.to_pil(img[0]).save(buf, format="JPEG", quality=50, optimize=True)
+    to_pil_image(img[0]).save(buf, format="JPEG", quality=50, optimize=True)
     assert n == len(buf.getvalue()) and out.shape == img.shape
     assert Image.open(io.BytesIO(buf.getvalue())).size == (56, 40)
 

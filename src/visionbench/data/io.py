@@ -26,12 +26,16 @@ def read_image(path: str | Path, channels: int) -> torch.Tensor:
     return t[None].contiguous()
 
 
-def write_image(img: torch.Tensor, path: str | Path) -> Path:
-    """A [C,H,W] tensor in [0,1] as an 8-bit PNG (or any format PIL infers from the suffix)."""
+def to_pil_image(img: torch.Tensor):
+    """A [C,H,W] tensor in [0,1] as an 8-bit Pillow image (L for one channel, else RGB)."""
     from PIL import Image
 
     a = (img.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
-    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    return Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0))
+
+
+def write_image(img: torch.Tensor, path: str | Path) -> Path:
+    """A [C,H,W] tensor in [0,1] as an 8-bit PNG (or any format PIL infers from the suffix)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(a).save(path)
+    to_pil_image(img).save(path)
     return Path(path)

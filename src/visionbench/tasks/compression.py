@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from ..data.io import to_pil_image
+
 
 def quantise(t: torch.Tensor, bits: int) -> torch.Tensor:
     lo, hi = t.min(), t.max()
@@ -47,35 +49,33 @@ def is_codec(model) -> bool:
     return bool(getattr(model, "entropy_coded", False))
 
 
-def to_pil(img: torch.Tensor):
-    """A [C,H,W] image in [0,1] as an 8-bit Pillow image (RGB, or L for one channel)."""
-    from PIL import Image
+def _jpeg_bytes(img: torch.Tensor, quality: int) -> bytes:
+    """Pillow's JPEG file of one image [1,C,H,W]: baseline JPEG with Pillow's defaults (4:2:0
+    chroma subsampling for RGB, the standard's quantisation tables scaled by `quality`) and
+    optimised Huffman tables; the whole file, headers included."""
+    import io
 
-    a = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+    buf = io.BytesIO()
+    to_pil_image(img[0]).save(buf, format="JPEG", quality=int(quality), optimize=True)
+    return buf.getvalue()
 
 
 def jpeg(img: torch.Tensor, quality: int) -> tuple[torch.Tensor, int]:
-    """Pillow's JPEG of one image [1,C,H,W]: the decoded image and the file's size in bytes.
-    Baseline JPEG with Pillow's defaults (4:2:0 chroma subsampling for RGB, the standard's
-    quantisation tables scaled by `quality`) and optimised Huffman tables; the whole file is
-    counted, headers included."""
+    """JPEG of one image [1,C,H,W] at `quality`: the decoded image and the file's size in bytes."""
     import io
 
     import numpy as np
     from PIL import Image
 
-    buf = io.BytesIO()
-    to_pil(img[0]).save(buf, format="JPEG", quality=int(quality), optimize=True)
-    data = buf.getvalue()
+    data = _jpeg_bytes(img, quality)
     a = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float32) / 255.0
     a = a[..., None] if a.ndim == 2 else a
     return torch.from_numpy(a).permute(2, 0, 1)[None].contiguous(), len(data)
 
 
 def jpeg_sizes(img: torch.Tensor, qualities=JPEG_QUALITIES) -> dict[int, int]:
-    """The file size in bytes of `img` [1,C,H,W] at each JPEG quality."""
-    return {q: jpeg(img, q)[1] for q in qualities}
+    """The file size in bytes of `img` [1,C,H,W] at each JPEG quality (encoded, not decoded)."""
+    return {q: len(_jpeg_bytes(img, q)) for q in qualities}
 
 
 def jpeg_at_rate(img: torch.Tensor, bpp: float, score) -> dict[str, float]:
