@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from ..bench.jobs import QUICK_JOB_CAP_SECONDS
 from .common import at_least, console, parse_kv
 
 
@@ -115,7 +116,8 @@ def register(sub) -> None:
         "--cap",
         type=at_least(0, float, inclusive=False),
         metavar="SECONDS",
-        help="quick mode: a safety net of seconds of training per job (default 300); a job it "
+        help="quick mode: a safety net of seconds of training per job (default "
+        f"{QUICK_JOB_CAP_SECONDS:.0f}); a job it "
         "cuts is marked 'cut, not comparable' and not ranked. The work each job does is fixed "
         "(its quick epochs), never the seconds",
     )
