@@ -97,7 +97,7 @@ class TaskProbe:
 
     def loss(self, batch: Any):
         def fn(x: torch.Tensor) -> torch.Tensor:
-            return self.task.loss(self.model, self.task.with_images(batch, x))
+            return self.task.attack_loss(self.model, self.task.with_images(batch, x))
 
         return fn
 
@@ -184,9 +184,16 @@ def challenges_run(
         raise VisionbenchError(f"no such run directory: {path}")
     t0 = time.perf_counter()
     run, cfg, task, net, info = load_run(path)
+    if not task.challenges:
+        raise VisionbenchError(
+            f"{path}: a {cfg.task} run has no input image to corrupt or attack; the challenges "
+            "measure models that map an image to a prediction"
+        )
     dev = resolve_device(device)
     net = net.to(dev).eval()
     cap = max_images or form.max_images
+    if form.name == QUICK.name and not max_images and task.quick_challenge_images:
+        cap = min(cap, task.quick_challenge_images)
     raw = load_dataset(cfg.data, cfg.task, split_seed=cfg.split_seed, **cfg.data_options)
     groups = getattr(raw.test, "groups", None)
     group_names = getattr(raw.test, "group_names", None)

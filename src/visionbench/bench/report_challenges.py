@@ -24,7 +24,14 @@ CHALLENGE_HOW = {
     "the task's ranking metric per cell, mean error (1 - metric, for metrics in [0,1]) and mCE "
     "= mean over corruptions of the summed errors normalised by the suite's AlexNet run on the "
     "same data (the paper's normalisation; shown when that run exists). Adversarial: FGSM and "
-    "PGD (L-inf, random start, 2.5 eps / steps per step) through the task's own loss.",
+    "PGD (L-inf, random start, 2.5 eps / steps per step) through the task's own loss. "
+    "Segmentation, detection and anomaly runs are corrupted and attacked on their input images "
+    "with labels unchanged (a detector's losses taken with its normalisation as evaluated; an "
+    "anomaly attack raises normal images' scores and lowers anomalous ones'); restoration "
+    "perturbs the image it is asked to recover (super-resolution: the low-resolution input) "
+    "and is always scored against the clean image, so its PSNR drop is the damage; generation "
+    "has no input image and is not analysed. Quick mode: at most 100 test images, fewer where "
+    "a task's evaluation is costly (the count is in each run's challenges.json).",
     "bias": "per-group accuracy where the test set carries groups (colored_digits: images whose "
     "colour agrees with the label's training colour vs the rest; CelebA: a second attribute): "
     "worst-group accuracy, the gap, and fairlearn's demographic-parity and equalised-odds "

@@ -133,7 +133,8 @@ def register(sub) -> None:
         default=None,
         help="test images analysed, a seeded subset above this (default: the FULL and QUICK "
         "forms' max_images in visionbench.analysis.challenges, not imported here so --help "
-        "stays fast)",
+        "stays fast; with --quick, fewer where the task's evaluation is costly: detection, "
+        "instance segmentation, anomaly)",
     )
     p.add_argument("--quick", action="store_true", help="the short form the bench suite runs")
     p.add_argument(

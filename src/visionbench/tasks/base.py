@@ -78,8 +78,13 @@ class Task(ABC):
     also_shown: ClassVar[tuple[str, ...]] = ()
     # report: metric -> the key of the baseline measured beside it on the same test images
     baselines: ClassVar[dict[str, str]] = {}
-    # the challenges of Sec. VI (robustness, bias, saliency) are measured for this task's runs
-    challenges: ClassVar[bool] = False
+    # the challenges of Sec. VI (corruptions, attacks, energy; saliency and groups for class
+    # scores) are measured for this task's runs: every task whose model maps an image to a
+    # prediction scored against a label
+    challenges: ClassVar[bool] = True
+    # the quick form's test-image cap for this task, where its evaluation is costly (None: the
+    # form's own); `visionbench challenges RUN` without --quick uses the full form's
+    quick_challenge_images: ClassVar[int | None] = None
     eval_batch_size: ClassVar[int] = 256
     # the review suite: this task's embedded dataset and its task options
     suite_data: ClassVar[tuple[str, dict]] = ("", {})
@@ -188,6 +193,12 @@ class Task(ABC):
     # training -------------------------------------------------------------------------------
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor: ...
+
+    def attack_loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """The loss an adversarial attack ascends, on the model as it is evaluated (eval mode,
+        weights and statistics untouched): the training loss, where the model gives it in eval
+        mode."""
+        return self.loss(model, batch)
 
     def train_step(
         self, ctx: StepContext, model: nn.Module, batch: Any

@@ -115,7 +115,6 @@ class Classification(Task):
     State = ClassificationState
     baselines = {"accuracy": "chance_accuracy"}
     prediction_kind = "top classes"
-    challenges = True
 
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
         """Resize the in-memory splits to the model's input size; learn the channel statistics

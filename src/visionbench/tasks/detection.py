@@ -286,6 +286,10 @@ class DetectionEvaluator(Evaluator):
 
 
 # -- the task --------------------------------------------------------------------------------------
+# modules whose training mode changes the function itself, kept in eval mode under attack
+_AS_EVALUATED = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+
 @register_task
 class Detection(Task):
     name = "detection"
@@ -293,6 +297,8 @@ class Detection(Task):
     ranking_metric = "map"
     higher_is_better = True
     description = "find every object: a box, a class and a score each (Sec. 5.2)"
+    # each challenge evaluation runs COCO's evaluation on its images: the quick form takes fewer
+    quick_challenge_images = 24
     masks = False  # instance segmentation also trains and scores masks
     metric_names = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large",
                     "mar_1", "mar_10", "mar_100", "voc_map")  # fmt: skip
@@ -350,6 +356,25 @@ class Detection(Task):
 
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         return sum(self.losses(model, batch).values())
+
+    def attack_loss(self, model: nn.Module, batch) -> torch.Tensor:
+        """Detectors give their losses only in training mode: the branches that choose losses
+        over detections switch to it, while normalisation and dropout stay as evaluated (no batch
+        statistics, no running-statistics update, no random drop), then every mode is restored.
+        The proposal sampling of two-stage detectors draws from a fixed seed, so an attack is the
+        same on every run."""
+        modes = {m: m.training for m in model.modules()}
+        model.train()
+        for m in model.modules():
+            if isinstance(m, _AS_EVALUATED) or "Drop" in type(m).__name__:
+                m.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                return self.loss(model, batch)
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
 
     def losses(self, model: nn.Module, batch) -> dict[str, torch.Tensor]:
         images, targets = batch

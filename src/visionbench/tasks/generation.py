@@ -117,6 +117,7 @@ class Generation(Task):
         "psnr_mask": "meanfill_psnr_mask",
     }
     prediction_kind = "samples"
+    challenges = False  # a generator's input is noise: nothing for a corruption or attack to hit
     export_refusal = (
         "ONNX export covers image-in, tensor-out models; a generative model samples "
         "iteratively from noise"
