@@ -92,14 +92,16 @@ def test_a_detector_is_attacked_in_eval_mode_and_left_as_it_was():
     net = create_model("fcos_tiny", **task.model_kwargs(bundle.info)).eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     batch = next(iter(task.eval_batches(bundle.test, torch.device("cpu"))))
+    probe = TaskProbe(task, net, [batch], task.ranking_metric, task.higher_is_better)
     x = task.images_of(batch).clone().requires_grad_(True)
-    loss = task.attack_loss(net, task.with_images(batch, x))
+    loss = probe.loss(batch)(x)
     loss.backward()
     assert torch.isfinite(loss) and x.grad is not None and x.grad.abs().sum() > 0
     assert not any(m.training for m in net.modules())  # every mode restored
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # no statistics updated
-    again = task.attack_loss(net, task.with_images(batch, x.detach()))
+    torch.rand(5)  # the global generator moves on; the attack's loss does not
+    again = probe.loss(batch)(x.detach())
     assert torch.equal(again, loss.detach())  # the same loss every time (seeded sampling)
     assert vb  # the package imported whole (registries filled)
 
@@ -131,3 +133,22 @@ def test_a_generation_run_is_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(workflow, "load_run", lambda p: (None, cfg, Generation(cfg), None, None))
     with pytest.raises(VisionbenchError, match="generation run has no input image to corrupt"):
         challenges_run(tmp_path, form=QUICK)
+
+
+def test_a_restoration_attack_runs_at_any_size_through_the_evaluated_output():
+    """The inpainting U-Net fails on sizes off its divisor (the test photos are 252 x 378): the
+    attack pads and crops as evaluation does, instead of calling the training loss."""
+    from visionbench.models.registry import create_model
+
+    task = Restoration(TrainConfig(task="restoration", task_options={"degradation": "inpaint:box"}))
+    torch.manual_seed(0)
+    model = create_model("unet_attention", task="restoration", extra_in=1).eval()
+    clean = torch.rand(1, 3, 37, 45)
+    batch = (task.degrade(clean, torch.Generator().manual_seed(0), test=True), clean, False)
+    x = clean.clone().requires_grad_(True)
+    loss = task.attack_loss(model, task.with_images(batch, x))
+    loss.backward()
+    assert torch.isfinite(loss) and x.grad.abs().sum() > 0
+    with torch.no_grad():
+        out = task.restore(model, batch[0])
+    assert loss.item() == pytest.approx(F.mse_loss(out, clean).item(), rel=1e-4)

@@ -97,7 +97,11 @@ class TaskProbe:
 
     def loss(self, batch: Any):
         def fn(x: torch.Tensor) -> torch.Tensor:
-            return self.task.attack_loss(self.model, self.task.with_images(batch, x))
+            # a loss may draw random numbers (a diffusion model's timestep, a detector's proposal
+            # sampling): the same seed for every call, so an attack is the same on every run
+            with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                torch.manual_seed(SEED)
+                return self.task.attack_loss(self.model, self.task.with_images(batch, x))
 
         return fn
 

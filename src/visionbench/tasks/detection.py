@@ -361,17 +361,14 @@ class Detection(Task):
         """Detectors give their losses only in training mode: the branches that choose losses
         over detections switch to it, while normalisation and dropout stay as evaluated (no batch
         statistics, no running-statistics update, no random drop), then every mode is restored.
-        The proposal sampling of two-stage detectors draws from a fixed seed, so an attack is the
-        same on every run."""
+        (The proposal sampling of two-stage detectors is random: the challenges seed it.)"""
         modes = {m: m.training for m in model.modules()}
         model.train()
         for m in model.modules():
             if isinstance(m, _AS_EVALUATED) or "Drop" in type(m).__name__:
                 m.eval()
         try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                return self.loss(model, batch)
+            return self.loss(model, batch)
         finally:
             for m, mode in modes.items():
                 m.training = mode

@@ -272,6 +272,17 @@ class Restoration(Task):
         bpp = (bits / (h * w)).mean()
         return {"loss": bpp + self.rd_lambda * 255**2 * mse, "bpp": bpp, "mse": mse}
 
+    def attack_loss(self, model: nn.Module, batch) -> torch.Tensor:
+        """An attack on what is scored: the squared error against the clean image of the output
+        as evaluation makes it (any size: padded, cropped, inpainting's known pixels kept). A
+        model whose output is not differentiable (a codec's bitstream, a diffusion sampler) is
+        attacked through its training loss."""
+        degraded, clean = batch[:2]
+        m = unwrap(model)
+        if compression.is_codec(m) or getattr(m, "returns_loss", False):
+            return self.loss(model, batch)
+        return F.mse_loss(self.output(model, degraded), clean)
+
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         degraded, clean = batch[:2]  # a test batch also carries its gray flag
         if self.kind == "codec":
@@ -350,14 +361,17 @@ class Restoration(Task):
 
     def restore(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
         """Run the model on any size: pad to the model's size divisor (reflect), crop back."""
-        h, w = degraded.shape[-2:]
         m = unwrap(model)
         if compression.is_codec(m) and not m.training:  # through the real bitstream
             out = [compression.codec_code(m, img[None])[0] for img in degraded]
             return torch.cat(out).to(degraded.device)
+        return self.output(model, degraded).clamp(0, 1)
+
+    def output(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
+        """The model's output for a degraded image of any size, unclamped (differentiable)."""
+        h, w = degraded.shape[-2:]
         out = model(self.pad_to(degraded, model)).float()
-        out = out[..., : h * self.scale, : w * self.scale]
-        return self.composite(out, degraded).clamp(0, 1)
+        return self.composite(out[..., : h * self.scale, : w * self.scale], degraded)
 
     def baseline_output(self, degraded: torch.Tensor) -> torch.Tensor:
         if self.kind == "codec":  # JPEG's output depends on the codec's rate: see the evaluator
