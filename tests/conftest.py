@@ -25,6 +25,19 @@ def one_thread():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread_per_worker():
+    """`make test` runs one pytest-xdist worker per core: each computes on one torch thread (and
+    so do the processes it starts), since two-thread workers on two cores spin in each other's
+    OpenMP barriers. A plain `pytest` run keeps torch's default."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
     """Every cache (domain classifiers, measured costs) goes to a temporary folder, never into
     the user's ~/.cache/visionbench; shared by the whole session and by spawned processes."""

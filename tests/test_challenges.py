@@ -202,6 +202,7 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
             "family": "classic_cnn",
             "dataset": "digits",
             "setting": f"digits-frac{fraction}" if fraction else "digits",
+            "seed": 0,
             "ranking_metric": "accuracy",
             "higher_is_better": True,
             "metrics": {"accuracy": acc},
@@ -228,10 +229,27 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
     assert [s["task"] for s in sections] == ["classification"]
     paths = {f["path"] for f in sections[0]["figures"]}
     assert "figures/challenges/classification-lenet5__digits__s0-corruptions.png" in paths
-    assert "figures/challenges/classification-epsilon.png" in paths
+    assert "figures/challenges/classification-digits-epsilon.png" in paths
     assert all((tmp_path / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     md = "\n".join(section_markdown(sections[0]))
     assert "| lenet5 |" in md and "Grad-CAM" in md
+
+    # restoration: one section per setting (its own metric), as the leaderboards; seeds named
+    def restoring(setting, metric):
+        cor = {k: v for k, v in c["corruptions"].items() if k != "errors"}  # PSNR: unbounded
+        r = record(None, 30.0, {**c, "metric": metric, "clean": {metric: 30.0}, "corruptions": cor})
+        return {**r, "task": "restoration", "model": "unet_attention", "setting": setting,
+                "run": f"restoration/unet_attention__{setting}__s0"}  # fmt: skip
+
+    rest = [restoring("photos-sr2", "psnr_y"), restoring("photos-noise25", "psnr")]
+    rest.append({**restoring("photos-noise25", "psnr"), "model": "dae"})
+    rest.append({**restoring("photos-noise25", "psnr"), "model": "dae", "seed": 1})
+    secs = challenge_sections(challenge_rows(rest), tmp_path / "figures")
+    assert [(s["task"], s["metric"], [r["label"] for r in s["rows"]]) for s in secs] == [
+        ("restoration on photos-noise25", "psnr", ["unet_attention", "dae (s0)", "dae (s1)"]),
+        ("restoration on photos-sr2", "psnr_y", ["unet_attention"]),
+    ]
+    assert secs[0]["rows"][0]["mean_error"] is None  # no error of an unbounded metric
     eff = efficiency_rows(recs)
     assert [(f, p["accuracy"], p["train_images"]) for f, p in eff[0]["points"].items()] == [
         (0.1, 0.7, 125),

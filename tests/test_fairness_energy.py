@@ -122,3 +122,31 @@ def test_without_a_counter_energy_is_an_estimate_and_says_so(tmp_path):
     assert "GFLOP per joule" in e["assumption"] and "training" in e["assumption"]
     assert estimate(1e9, 1, "cuda")["joules"] < estimate(1e9, 1, "cpu")["joules"]
     assert energy(m, None, 10) is None
+
+
+def test_nvml_energy_from_a_fake_driver_in_millijoules(monkeypatch):
+    """No GPU here: a stand-in pynvml with the calls the meter makes (the counter is the board's
+    total energy in mJ since the driver loaded); a GPU without the counter is not readable."""
+    import sys
+    import types
+
+    counter = {"mj": 5_000_000}
+    calls = []
+    fake = types.ModuleType("pynvml")
+    fake.nvmlInit = lambda: calls.append("init")
+    fake.nvmlDeviceGetHandleByIndex = lambda i: calls.append(("handle", i)) or f"gpu{i}"
+    fake.nvmlDeviceGetTotalEnergyConsumption = lambda h: counter["mj"]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    m = EnergyMeter("cuda:1")
+    assert m.readable and "NVML" in m.source and ("handle", 1) in calls
+    with m:
+        counter["mj"] += 2_500  # 2.5 J
+    r = m.result(images=5)
+    assert r["kind"] == "measured" and r["joules"] == pytest.approx(2.5)
+    assert r["joules_per_image"] == pytest.approx(0.5)
+
+    def unsupported(h):
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+    fake.nvmlDeviceGetTotalEnergyConsumption = unsupported
+    assert not EnergyMeter("cuda").readable  # then the estimate, labelled, is what is reported

@@ -62,6 +62,7 @@ def challenge_rows(records: list[dict]) -> list[dict]:
         if r.get("train_fraction") is not None or not c:
             continue
         base = {"run": r["run"], "model": r["model"], "family": r["family"], "task": r["task"]}
+        base |= {"setting": r.get("setting") or r.get("dataset"), "seed": r.get("seed")}
         if "error" in c:
             rows.append({**base, **c})
             continue
@@ -129,44 +130,49 @@ def _row(base: dict, r: dict, c: dict) -> dict:
 
 
 def challenge_sections(rows: list[dict], fig_dir: Path) -> list[dict]:
-    """Per task: its rows and figures (corruption heat map per run, epsilon curves, group
-    bars), each written under fig_dir/challenges/ and kept as bytes for the HTML."""
+    """Per task and setting, as the leaderboards (restoration's super-resolution, denoising,
+    inpainting and codec runs have their own metrics: never one curve beside another): its rows
+    and figures (corruption heat map per run, epsilon curves, group bars), each written under
+    fig_dir/challenges/ and kept as bytes for the HTML. A model with several seeds is named
+    with its seed."""
     from ..analysis import challenge_plots as cp
 
     out = []
     ok = [r for r in rows if "error" not in r]
-    for task in sorted({r["task"] for r in ok}):
-        mine = [r for r in ok if r["task"] == task]
+    keys = sorted({(r["task"], r["setting"]) for r in ok})
+    for task, setting in keys:
+        mine = [r for r in ok if (r["task"], r["setting"]) == (task, setting)]
         models = [r["model"] for r in mine]
-
-        def label(r: dict, models: list = models) -> str:  # a model on two datasets: name both
-            return r["model"] if models.count(r["model"]) == 1 else f"{r['model']} ({r['dataset']})"
+        for r in mine:
+            r["label"] = (
+                r["model"] if models.count(r["model"]) == 1 else f"{r['model']} (s{r['seed']})"
+            )
+        title = task if sum(k[0] == task for k in keys) == 1 else f"{task} on {setting}"
+        metric = mine[0]["metric"]
 
         figs = []
         for r in mine:
             png = cp.corruption_heatmap_png(
-                r["table"], r["metric"], f"{label(r)}: {r['metric']} under corruption", r["clean"]
+                r["table"], r["metric"], f"{r['label']}: {r['metric']} under corruption", r["clean"]
             )
             name = r["run"].split("/")[-1]
-            figs.append(_save(fig_dir, f"{task}-{name}-corruptions.png", png, label(r)))
+            figs.append(_save(fig_dir, f"{task}-{name}-corruptions.png", png, r["label"]))
         series = {
-            label(r): [(x["eps"], x["score"]) for x in r["adversarial"] if x["attack"] == "pgd"]
+            r["label"]: [(x["eps"], x["score"]) for x in r["adversarial"] if x["attack"] == "pgd"]
             for r in mine
         }
         if any(len(v) > 1 for v in series.values()):
-            png = cp.epsilon_models_png(
-                series, mine[0]["metric"], f"{task}: PGD, {mine[0]['metric']} against epsilon"
-            )
-            figs.append(_save(fig_dir, f"{task}-epsilon.png", png, "epsilon curves"))
+            png = cp.epsilon_models_png(series, metric, f"{title}: PGD, {metric} against epsilon")
+            figs.append(_save(fig_dir, f"{task}-{setting}-epsilon.png", png, "epsilon curves"))
         groups = {
-            label(r): {g: v["accuracy"] for g, v in r["groups"]["groups"].items()}
+            r["label"]: {g: v["accuracy"] for g, v in r["groups"]["groups"].items()}
             for r in mine
             if r.get("groups")
         }
         if groups:
-            png = cp.group_bars_png(groups, f"{task}: accuracy per group")
-            figs.append(_save(fig_dir, f"{task}-groups.png", png, "groups"))
-        out.append({"task": task, "metric": mine[0]["metric"], "rows": mine, "figures": figs})
+            png = cp.group_bars_png(groups, f"{title}: accuracy per group")
+            figs.append(_save(fig_dir, f"{task}-{setting}-groups.png", png, "groups"))
+        out.append({"task": title, "metric": metric, "rows": mine, "figures": figs})
     return out
 
 
@@ -393,7 +399,7 @@ def section_markdown(sec: dict) -> list[str]:
             else "–"
         )
         L.append(
-            f"| {r['model']} | {r['dataset']} | {r['family']} | {fmt(r['clean'])} | "
+            f"| {r['label']} | {r['dataset']} | {r['family']} | {fmt(r['clean'])} | "
             f"{fmt(r['corrupted'])} | "
             f"{fmt(r['mean_error'], 3)} | {mce} | {pgd} | {_sal_cell(r)} | {grp} | "
             f"{_energy_cell(r['energy'])} | {_training_cell(r.get('training_energy'))} |"
