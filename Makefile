@@ -27,9 +27,12 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	@$(BIN)/visionbench bench --suite review --quick --out $(BENCH_OUT) $(BENCH_ARGS)
 
+# one pytest-xdist worker per core (at most 4), each test file kept on one worker (its module
+# fixtures train once); TEST_WORKERS=0 runs the suite in this one process
+TEST_WORKERS ?= $(shell $(PY) -c "import os; print(min(4, os.cpu_count() or 1))")
 test: $(STAMP) browser
 	@$(BIN)/lint-imports --no-cache
-	@$(BIN)/python -m pytest -p no:cacheprovider tests
+	@$(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 # Mutation testing of the code whose numbers users trust (docs/testing.md); slow, not in CI.
 mutants: $(STAMP)
