@@ -69,3 +69,23 @@ def test_adversarial_study_starts_clean_and_falls():
     fgsm = [r["score"] for r in s["rows"] if r["attack"] == "fgsm"]
     assert pgd[0] == fgsm[0] == 1.0
     assert pgd[-1] < 0.5 and pgd[-1] <= fgsm[-1]
+
+
+def test_the_robust_metric_is_the_worst_attack_at_each_epsilon():
+    from visionbench.analysis.robustness import worst_attack
+
+    rows = [
+        {"attack": "fgsm", "norm": "linf", "eps": 0.0, "score": 30.0},
+        {"attack": "fgsm", "norm": "linf", "eps": 0.03, "score": 27.5},  # FGSM hurts more
+        {"attack": "pgd", "norm": "linf", "eps": 0.0, "score": 30.0},
+        {"attack": "pgd", "norm": "linf", "eps": 0.03, "score": 28.0},
+        {"attack": "pgd", "norm": "linf", "eps": 0.01, "score": 29.0},
+        {"attack": "pgd", "norm": "l2", "eps": 0.5, "score": 1.0},  # another norm: not mixed in
+    ]
+    assert worst_attack(rows, higher_is_better=True) == [
+        {"eps": 0.0, "score": 30.0, "attack": "fgsm"},
+        {"eps": 0.01, "score": 29.0, "attack": "pgd"},
+        {"eps": 0.03, "score": 27.5, "attack": "fgsm"},
+    ]
+    lower = worst_attack(rows, higher_is_better=False)  # an error metric: the highest is worst
+    assert [(w["eps"], w["attack"]) for w in lower] == [(0.0, "fgsm"), (0.01, "pgd"), (0.03, "pgd")]

@@ -142,3 +142,18 @@ def adversarial_study(
         "random_start": True,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def worst_attack(rows: Sequence[dict], higher_is_better: bool, norm: str = "linf") -> list[dict]:
+    """Per epsilon of `norm`, the attack that hurt most: {"eps", "score", "attack"}, by epsilon.
+    The robust metric is the worst case over the attacks run, not PGD's alone: on a near-linear
+    model (a super-resolution net under a squared error) one full FGSM step to the corner of the
+    ball can beat a few PGD steps from a random start."""
+    worst: dict[float, dict] = {}
+    for r in rows:
+        if r["norm"] != norm or r["score"] is None:
+            continue
+        w = worst.get(r["eps"])
+        if w is None or (r["score"] < w["score"]) == higher_is_better and r["score"] != w["score"]:
+            worst[r["eps"]] = {"eps": r["eps"], "score": r["score"], "attack": r["attack"]}
+    return [worst[e] for e in sorted(worst)]
