@@ -30,13 +30,12 @@ import torch.nn.functional as F
 
 from ..data.registry import DataBundle, DataInfo
 from ..engine.batches import iterate
-from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator
 from ..errors import VisionbenchError
 from ..metrics.anomaly import auroc, f1_max, pro_score
 from ..models.registry import ModelSpec
 from . import augment, ganomaly
-from .base import Task, TaskState, register_task
+from .base import Task, TaskState, pad_to, register_task
 
 SCORINGS = ("reconstruct", "inpaint", "latent")
 # Models whose skip connections copy their input: reconstruction error is blind for them, so they
@@ -74,13 +73,6 @@ def cell_parts(h: int, w: int, cell: int, parts: int, generator: torch.Generator
     owner = owner.view(1, 1, gh, gw).float()
     owner = F.interpolate(owner, scale_factor=cell, mode="nearest")[..., :h, :w]
     return torch.cat([(owner == p).float() for p in range(parts)])
-
-
-def pad_to(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """Reflect-pad the bottom and right to a multiple of the model's size divisor."""
-    div = getattr(unwrap(model), "size_divisor", 1)
-    ph, pw = (-x.shape[-2]) % div, (-x.shape[-1]) % div
-    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
 
 
 def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

@@ -34,6 +34,7 @@ from torch.utils.data import default_collate
 from ..config import TrainConfig
 from ..data.registry import DataBundle, DataInfo
 from ..engine.batches import iterate
+from ..engine.checkpoint import unwrap
 from ..engine.evaluation import Evaluator, evaluate
 from ..engine.step import StepContext
 from ..errors import VisionbenchError
@@ -280,6 +281,14 @@ class Task(ABC):
 
     def pictures(self, model: nn.Module, bundle: DataBundle, out_dir: Path, device) -> list[Path]:
         return []
+
+
+def pad_to(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """Reflect-pad the bottom and right of images to a multiple of the model's `size_divisor`
+    (a U-Net's), so dense tasks run models on test images of any size and crop back."""
+    div = getattr(unwrap(model), "size_divisor", 1)
+    ph, pw = (-x.shape[-2]) % div, (-x.shape[-1]) % div
+    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
 
 
 def _load_tasks() -> None:

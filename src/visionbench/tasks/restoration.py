@@ -28,7 +28,7 @@ from ..engine.evaluation import Evaluator, evaluate
 from ..errors import VisionbenchError
 from ..metrics.image import crop_border, luma, ms_ssim, ms_ssim_min_side, psnr, ssim
 from . import augment, compression, esrgan, inpainting
-from .base import Task, TaskState, register_task
+from .base import Task, TaskState, pad_to, register_task
 
 KINDS = ("noise", "sr", "inpaint", "codec")
 FORMS = "noise:SIGMA, sr:SCALE, inpaint:box|strokes or codec:LAMBDA"
@@ -105,7 +105,7 @@ class RestorationEvaluator(Evaluator):
             return {"restored": coded, "bpp": bpp, "bpp_estimate": estimate}
         out = {"restored": t.restore(model, degraded.to(device)).cpu()}
         if compression.is_autoencoder(m):
-            coded, rate = compression.code_at(m, t.pad_to(degraded, m).to(device), 8)
+            coded, rate = compression.code_at(m, pad_to(degraded, m).to(device), 8)
             h, w = clean.shape[-2:]
             out["coded"] = t.composite(coded.float().cpu()[..., :h, :w], degraded)
             out["bpp"] = rate
@@ -267,7 +267,7 @@ class Restoration(Task):
         noisy latent per pixel, the paper's relaxation) + lambda * 255^2 * MSE (CompressAI's
         scale of lambda), with both terms for the training log."""
         h, w = clean.shape[-2:]
-        out, bits = model(self.pad_to(clean, model), mode="rd")
+        out, bits = model(pad_to(clean, model), mode="rd")
         mse = F.mse_loss(out[..., :h, :w], clean)
         bpp = (bits / (h * w)).mean()
         return {"loss": bpp + self.rd_lambda * 255**2 * mse, "bpp": bpp, "mse": mse}
@@ -352,13 +352,6 @@ class Restoration(Task):
         keep = degraded[:, c:]
         return keep * degraded[:, :c] + (1 - keep) * out
 
-    @staticmethod
-    def pad_to(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
-        """Reflect-pad the bottom and right to a multiple of the model's size divisor."""
-        div = getattr(unwrap(model), "size_divisor", 1)
-        ph, pw = (-x.shape[-2]) % div, (-x.shape[-1]) % div
-        return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-
     def restore(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
         """Run the model on any size: pad to the model's size divisor (reflect), crop back."""
         m = unwrap(model)
@@ -370,7 +363,7 @@ class Restoration(Task):
     def output(self, model: nn.Module, degraded: torch.Tensor) -> torch.Tensor:
         """The model's output for a degraded image of any size, unclamped (differentiable)."""
         h, w = degraded.shape[-2:]
-        out = model(self.pad_to(degraded, model)).float()
+        out = model(pad_to(degraded, model)).float()
         return self.composite(out[..., : h * self.scale, : w * self.scale], degraded)
 
     def baseline_output(self, degraded: torch.Tensor) -> torch.Tensor:
@@ -535,7 +528,7 @@ class Restoration(Task):
             rates, scores = [], []
             for degraded, clean, _ in self.test_pairs(dataset):
                 h, w = degraded.shape[-2:]
-                out, rate = compression.code_at(m, self.pad_to(degraded, m).to(device), bits)
+                out, rate = compression.code_at(m, pad_to(degraded, m).to(device), bits)
                 out = self.composite(out.float().cpu()[..., :h, :w], degraded).clamp(0, 1)
                 rates.append(rate)
                 scores.append(float(psnr(out, clean)[0]))
