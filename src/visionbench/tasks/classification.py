@@ -115,6 +115,9 @@ class Classification(Task):
     State = ClassificationState
     baselines = {"accuracy": "chance_accuracy"}
     prediction_kind = "top classes"
+    # a masked autoencoder's reconstructions of test images, made by `pretrain` before
+    # fine-tuning moves the weights on, drawn by `pictures` (None: no pre-training phase)
+    pretrained_rows: torch.Tensor | None = None
 
     def prepare(self, bundle: DataBundle, spec: ModelSpec) -> DataBundle:
         """Resize the in-memory splits to the model's input size; learn the channel statistics
@@ -207,8 +210,7 @@ class Classification(Task):
         images = bundle.test.images if isinstance(bundle.test, TensorSet) else None
         if images is not None:
             paths.append(misclassified_png(images, y, logits, names, out_dir / "misclassified.png"))
-        rows = getattr(self, "pretrained_rows", None)
-        if rows is not None:
+        if self.pretrained_rows is not None:
             path = out_dir / "mae_reconstructions.png"
-            paths.append(pretraining.reconstruction_picture(rows, path))
+            paths.append(pretraining.reconstruction_picture(self.pretrained_rows, path))
         return paths
