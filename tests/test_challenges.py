@@ -186,6 +186,18 @@ def test_review_suite_declares_data_efficiency_jobs():
     assert all("time_budget" not in j.quick and j.setting.startswith("digits-frac") for j in side)
 
 
+def test_the_quick_suite_measures_bias_on_the_spurious_colour_set():
+    """make bench shows bias measured: a CNN and a ViT on colored_digits (full-data runs, so the
+    challenges, groups included, run on them); --full adds every classification family."""
+    from visionbench.bench.suites import DATA_EFFICIENCY_MODELS, quick_selection, review_jobs
+
+    every = [j for j in review_jobs()[0] if j.data == "colored_digits"]
+    assert sorted(j.model for j in every) == sorted(DATA_EFFICIENCY_MODELS)
+    quick = [j for j in quick_selection(review_jobs()[0])[0] if j.data == "colored_digits"]
+    assert sorted(j.model for j in quick) == ["lenet5", "vit_nano"]
+    assert all(j.task == "classification" and "train_fraction" not in j.quick for j in quick)
+
+
 # the report --------------------------------------------------------------------------------------
 def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed, tmp_path):
     from visionbench.bench.report import challenge_rows, efficiency_rows, leaderboards

@@ -167,6 +167,24 @@ def data_efficiency_jobs() -> list[Job]:
     ]
 
 
+# Bias (the review's Sec. VI): the same classifiers on colored_digits, whose stroke colour agrees
+# with the label in 95% of training images and at random in test, so a model that learned the
+# colour shortcut fails on the bias-conflicting test images; the challenges measure the group
+# gap on every such run. --quick: a CNN and a ViT, seed 0.
+BIAS_DATA = "colored_digits"
+BIAS_IN_QUICK = ("lenet5", "vit_nano")
+
+
+def bias_jobs() -> list[Job]:
+    """Classification jobs on the spurious-correlation set, one per data-efficiency model."""
+    return [
+        job_from_overrides(
+            model, "classification", {"data": BIAS_DATA, "in_quick": model in BIAS_IN_QUICK}
+        )
+        for model in DATA_EFFICIENCY_MODELS
+    ]
+
+
 def review_jobs() -> tuple[list[Job], list[str]]:
     """Every registered model on every task it suits, on that task's embedded dataset."""
     from ..data.registry import DATASETS
@@ -186,7 +204,7 @@ def review_jobs() -> tuple[list[Job], list[str]]:
                 notes.append(f"{spec.name}/{job.task}: dataset '{job.data}' is not registered yet")
             else:
                 jobs.append(job)
-    jobs += [j for j in data_efficiency_jobs() if j.model in MODELS]
+    jobs += [j for j in (*data_efficiency_jobs(), *bias_jobs()) if j.model in MODELS]
     covered = {(MODELS.get(j.model).family, j.task) for j in jobs}
     for fam in FAMILIES:
         missing = [t for t in fam.tasks if (fam.key, t) not in covered]
