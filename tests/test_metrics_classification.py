@@ -55,3 +55,22 @@ def test_confusion_matrix_plot(tmp_path):
     cm = confusion_matrix(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 2, 2, 1]), 3)
     path = confusion_matrix_png(cm, ["a", "b", "c"], tmp_path / "cm.png")
     assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_200_class_confusion_matrix_is_a_bounded_picture(tmp_path):
+    """Tiny ImageNet's 200 classes drew a 10,000-pixel square with 40,000 labels (1.5 GB, a
+    minute); above 30 classes the picture keeps a fixed size and names every n-th class."""
+    from PIL import Image
+
+    from visionbench.viz.plots import confusion_matrix_png
+
+    g = torch.Generator().manual_seed(0)
+    y, p = torch.randint(0, 200, (2000,), generator=g), torch.randint(0, 200, (2000,), generator=g)
+    names = [f"n{i:08d}" for i in range(200)]
+    path = confusion_matrix_png(confusion_matrix(y, p, 200), names, tmp_path / "cm.png")
+    w, h = Image.open(path).size
+    assert max(w, h) < 2000  # 12 inches at 110 dpi, plus the labels
+    small = confusion_matrix_png(
+        confusion_matrix(y % 10, p % 10, 10), names[:10], tmp_path / "s.png"
+    )
+    assert Image.open(small).size[0] < Image.open(path).size[0]

@@ -28,21 +28,38 @@ def _show(ax, img: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
+# Up to this many classes every cell shows its count and every class is named; above it (Tiny
+# ImageNet's 200, ImageNet's 1,000) the figure keeps a fixed size: drawn at 0.45 inch a class, a
+# 200-class matrix was a 10,000-pixel square with 40,000 labels, 1.5 GB and a minute to render.
+ANNOTATED_CLASSES = 30
+MAX_NAMED = 25
+
+
 def confusion_matrix_png(cm: torch.Tensor, names: list[str], path: Path) -> Path:
+    """Counts per (true, predicted) class; above ANNOTATED_CLASSES, each row divided by its
+    class's test images (recall on the diagonal) and every n-th class named."""
     k = cm.shape[0]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1.0 + 0.45 * k))
-    ax.imshow(cm.numpy(), cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            v = int(cm[i, j])
-            if v:
-                color = "white" if v > cm.max() / 2 else "black"
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color=color)
-    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0)
-    ax.set_yticks(range(k), names)
+    small = k <= ANNOTATED_CLASSES
+    side = 1.0 + 0.45 * k if small else 12.0
+    fig, ax = plt.subplots(figsize=(side + 0.2, side))
+    shown = cm if small else cm.float() / cm.sum(1, keepdim=True).clamp(min=1)
+    ax.imshow(shown.numpy(), cmap="Blues", interpolation="nearest")
+    if small:
+        for i in range(k):
+            for j in range(k):
+                v = int(cm[i, j])
+                if v:
+                    color = "white" if v > cm.max() / 2 else "black"
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color=color)
+    step = 1 if small else -(-k // MAX_NAMED)
+    ticks = list(range(0, k, step))
+    shown_names = [names[i] for i in ticks]
+    ax.set_xticks(ticks, shown_names, rotation=45 if max(map(len, shown_names)) > 2 else 0)
+    ax.set_yticks(ticks, shown_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("confusion matrix (test split)")
+    note = "" if small else f", rows as shares of each class, every {step}th class named"
+    ax.set_title(f"confusion matrix (test split{note})")
     return _save(fig, path)
 
 
