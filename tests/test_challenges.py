@@ -43,6 +43,7 @@ def test_the_battery_measures_every_challenge_through_the_task_evaluator(analyse
     run, c, seconds, metrics = analysed
     assert json.loads((run / "challenges.json").read_text()) == c
     assert c["images"] == QUICK.max_images and c["test_images"] == 360
+    assert c["batches"] == "challenge"  # the task's quick-challenge batches (here: the test ones)
     assert c["metric"] == "accuracy" and 0.5 < c["clean"]["accuracy"] <= 1
     cor = c["corruptions"]
     assert list(cor["table"]) == list(CORRUPTIONS)

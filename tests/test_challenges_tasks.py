@@ -56,6 +56,28 @@ def test_restoration_scores_a_corrupted_input_against_the_clean_image(degradatio
     assert severe < mild < clean  # a brightened input restored is further from the clean image
 
 
+@pytest.mark.parametrize("degradation", ["noise:25", "sr:2", "inpaint:box"])
+def test_restoration_quick_challenges_score_centre_crops_and_tests_the_whole_photo(degradation):
+    """The quick challenges evaluate each image about 50 times: restoration hands them centre
+    crops (made low-resolution after cropping for super-resolution), the test the whole photo."""
+    from visionbench.data import imresize
+    from visionbench.tasks.restoration import CHALLENGE_CROP
+
+    task = Restoration(TrainConfig(task="restoration", task_options={"degradation": degradation}))
+    photo = torch.rand(3, 200, 300, generator=torch.Generator().manual_seed(1))
+    (full_in, full, _), (crop_in, crop, _) = (
+        next(iter(task.eval_batches([photo], "cpu", p))) for p in ("test", "challenge")
+    )
+    assert full.shape[-2:] == (200, 300)
+    assert crop.shape[-2:] == (CHALLENGE_CROP, CHALLENGE_CROP)
+    y, x = (200 - CHALLENGE_CROP) // 2, (300 - CHALLENGE_CROP) // 2
+    assert torch.equal(crop[0], photo[:, y : y + CHALLENGE_CROP, x : x + CHALLENGE_CROP])
+    if degradation == "sr:2":
+        assert torch.equal(crop_in, imresize.downscale(crop, 2))
+    else:
+        assert crop_in.shape[-2:] == crop.shape[-2:] and not torch.equal(crop_in, crop)
+
+
 def test_restoration_with_images_keeps_the_target_the_noise_the_hole_and_the_gray_flag():
     for degradation in ("noise:25", "sr:2", "inpaint:box", "codec:0.01"):
         probe = _probe(degradation, _Upsample())

@@ -206,7 +206,10 @@ def challenges_run(
     if groups is not None and getattr(test, "groups", None) is None:
         test.groups, test.group_names = groups, group_names  # prepare() rebuilt the set
     test, total = _subset(test, cap, seed)
-    batches = list(task.eval_batches(test, dev))
+    # the quick form evaluates the task's "challenge" batches (restoration: centre crops of its
+    # photos); `input_size` in challenges.json says what the model saw
+    purpose = "challenge" if form.name == QUICK.name else "test"
+    batches = list(task.eval_batches(test, dev, purpose))
     if not batches:
         raise VisionbenchError(f"{cfg.data}: the test split is empty")
     probe = TaskProbe(task, net, batches, task.ranking_metric, task.higher_is_better)
@@ -230,6 +233,7 @@ def challenges_run(
         "image_cap": cap,
         "seed": seed,
         "input_size": list(task.images_of(batches[0]).shape[-2:]),
+        "batches": purpose,
     }
     ref = _reference(reference)
     if data:

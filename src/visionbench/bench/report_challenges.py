@@ -33,7 +33,8 @@ CHALLENGE_HOW = {
     "perturbs the image it is asked to recover (super-resolution: the low-resolution input) "
     "and is always scored against the clean image, so its PSNR drop is the damage; generation "
     "has no input image and is not analysed. Quick mode: at most 100 test images, fewer where "
-    "a task's evaluation is costly (the count is in each run's challenges.json).",
+    "a task's evaluation is costly, and restoration scores 128-px centre crops of its photos "
+    "(the count and size are in each run's challenges.json).",
     "bias": "per-group accuracy where the test set carries groups (colored_digits: images whose "
     "colour agrees with the label's training colour vs the rest; CelebA: a second attribute): "
     "worst-group accuracy, the gap, and fairlearn's demographic-parity and equalised-odds "

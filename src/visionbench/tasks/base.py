@@ -188,7 +188,9 @@ class Task(ABC):
         return images
 
     def eval_batches(self, dataset, device: torch.device, purpose: str = "test") -> Iterable[Any]:
-        """The batches an evaluator sees, on `device`."""
+        """The batches an evaluator sees, on `device`. `purpose` is "test", "val" (per-epoch
+        validation) or "challenge" (the quick challenges, which evaluate each image dozens of
+        times): a task whose test images are costly may make the last two cheaper."""
         return iterate(dataset, self.eval_batch_size, device=device)
 
     # training -------------------------------------------------------------------------------
