@@ -26,3 +26,21 @@ def test_jpeg_matches_pillow_and_damaged_file_is_named(tmp_path):
     bad.write_bytes(p.read_bytes()[:200])
     with pytest.raises(DataError, match="bad.jpg"):
         read_image(bad, 3)
+
+
+def test_a_grayscale_image_converts_without_a_read_only_array_warning():
+    """Pillow's array of an 'L' image is read-only and torch warned on it (once per process, so
+    this runs in a fresh one, warnings as errors)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from PIL import Image\n"
+        "from visionbench.data.formats.common import to_tensor\n"
+        "t = to_tensor(Image.fromarray(np.arange(35, dtype=np.uint8).reshape(5, 7), 'L'))\n"
+        "assert t.shape == (1, 5, 7) and t.is_contiguous() and abs(t[0, 1, 2] - 9 / 255) < 1e-7\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-500:]

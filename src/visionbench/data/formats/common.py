@@ -67,7 +67,9 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     """PIL image -> float [C,H,W] in [0,1]."""
     a = np.asarray(im, dtype=np.uint8)
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+    # astype copies into a writable C-order array: a grayscale image's array is Pillow's own,
+    # read-only, and torch warns on every such from_numpy
+    return torch.from_numpy(a.astype(np.float32, order="C")).div_(255.0)
 
 
 def fit_square(im: Image.Image, size: int, resample: int = Image.BICUBIC) -> Image.Image:
