@@ -44,6 +44,7 @@ def test_the_battery_measures_every_challenge_through_the_task_evaluator(analyse
     assert json.loads((run / "challenges.json").read_text()) == c
     assert c["images"] == QUICK.max_images and c["test_images"] == 360
     assert c["batches"] == "challenge"  # the task's quick-challenge batches (here: the test ones)
+    assert c["input_size"] == [32, 32]  # LeNet-5's input: the digits upsampled
     assert c["metric"] == "accuracy" and 0.5 < c["clean"]["accuracy"] <= 1
     cor = c["corruptions"]
     assert list(cor["table"]) == list(CORRUPTIONS)
@@ -245,7 +246,9 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
     assert "figures/challenges/classification-digits-epsilon.png" in paths
     assert all((tmp_path / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     md = "\n".join(section_markdown(sections[0]))
-    assert "| lenet5 |" in md and "Grad-CAM" in md
+    assert (
+        "| lenet5 | digits, 32x32 px input |" in md and "Grad-CAM" in md
+    )  # the size it was scored at
 
     # restoration: one section per setting (its own metric), as the leaderboards; seeds named
     def restoring(setting, metric):
@@ -263,6 +266,8 @@ def test_report_section_shows_challenges_and_the_data_efficiency_curve(analysed,
         ("restoration on photos-sr2", "psnr_y", ["unet_attention"]),
     ]
     assert secs[0]["rows"][0]["mean_error"] is None  # no error of an unbounded metric
+    rest[0]["challenges"] = {**rest[0]["challenges"], "input_size": None}  # sizes differed
+    assert challenge_rows(rest[:1])[0]["scored_on"] == "digits"
     eff = efficiency_rows(recs)
     assert [(f, p["accuracy"], p["train_images"]) for f, p in eff[0]["points"].items()] == [
         (0.1, 0.7, 125),

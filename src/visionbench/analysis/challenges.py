@@ -207,11 +207,12 @@ def challenges_run(
         test.groups, test.group_names = groups, group_names  # prepare() rebuilt the set
     test, total = _subset(test, cap, seed)
     # the quick form evaluates the task's "challenge" batches (restoration: centre crops of its
-    # photos); `input_size` in challenges.json says what the model saw
+    # photos); `input_size` in challenges.json says what the model saw (None: sizes differ)
     purpose = "challenge" if form.name == QUICK.name else "test"
     batches = list(task.eval_batches(test, dev, purpose))
     if not batches:
         raise VisionbenchError(f"{cfg.data}: the test split is empty")
+    sizes = {tuple(task.images_of(b).shape[-2:]) for b in batches}
     probe = TaskProbe(task, net, batches, task.ranking_metric, task.higher_is_better)
 
     from .energy import EnergyMeter, energy
@@ -232,7 +233,7 @@ def challenges_run(
         "test_images": total,
         "image_cap": cap,
         "seed": seed,
-        "input_size": list(task.images_of(batches[0]).shape[-2:]),
+        "input_size": list(sizes.pop()) if len(sizes) == 1 else None,
         "batches": purpose,
     }
     ref = _reference(reference)

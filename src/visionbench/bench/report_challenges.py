@@ -107,9 +107,15 @@ def _row(base: dict, r: dict, c: dict) -> dict:
     sal = c.get("saliency") or {}
     energy = (c.get("energy") or {}).get("inference") or {}
     training_energy = (c.get("energy") or {}).get("training")
+    size = c.get("input_size")
     return {
         **base,
         "dataset": r.get("dataset"),
+        # the size the model was scored at: the quick form may evaluate crops (restoration), so
+        # its clean score need not be the leaderboard's
+        "scored_on": f"{r.get('dataset')}, {size[0]}x{size[1]} px input"
+        if size
+        else r.get("dataset"),
         "metric": metric,
         "higher_is_better": hib,
         "clean": (c.get("clean") or {}).get(metric),
@@ -387,7 +393,7 @@ def section_markdown(sec: dict) -> list[str]:
     L = [
         f"### {sec['task']}",
         "",
-        f"| model | data | family | clean {m} | mean corrupted {m} | mean error | mCE / rel. mCE "
+        f"| model | scored on | family | clean {m} | mean corrupted {m} | mean error | mCE / rel. mCE "
         f"| worst attack L-inf (eps) | saliency deletion/insertion AUC | worst group (gap) "
         "| J/image "
         "| training energy |",
@@ -411,7 +417,7 @@ def section_markdown(sec: dict) -> list[str]:
             else "–"
         )
         L.append(
-            f"| {r['label']} | {r['dataset']} | {r['family']} | {fmt(r['clean'])} | "
+            f"| {r['label']} | {r['scored_on']} | {r['family']} | {fmt(r['clean'])} | "
             f"{fmt(r['corrupted'])} | "
             f"{fmt(r['mean_error'], 3)} | {mce} | {pgd} | {_sal_cell(r)} | {grp} | "
             f"{_energy_cell(r['energy'])} | {_training_cell(r.get('training_energy'))} |"

@@ -8,6 +8,12 @@ import argparse
 from .common import at_least, console, print_json, print_table
 
 
+def _size(size) -> str:
+    """The title's "HxW px input" where every image the model saw had one size (the quick
+    form's restoration crops, a classifier's resize); nothing where sizes differed."""
+    return f", {size[0]}x{size[1]} px input" if size else ""
+
+
 def _f(v, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -99,7 +105,7 @@ def cmd_challenges(args: argparse.Namespace) -> int:
         return 0
     title = (
         f"challenges ({c['form']}): {c['model']} on {c['dataset']} ({c['images']} of "
-        f"{c['test_images']} test images)"
+        f"{c['test_images']} test images{_size(c.get('input_size'))})"
     )
     print_table(rows(c), ["measure", "value"], title=title)
     pic = (c.get("saliency") or {}).get("picture")
