@@ -24,16 +24,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cpu_model() -> str | None:
-    """The CPU's marketing name (Linux's /proc/cpuinfo), since `platform.processor()` says only
-    'x86_64' and the same suite's wall time differed 2.3x between two 2-core machines."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of Linux's /proc/cpuinfo ({} elsewhere)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return None
+    return fields
+
+
+def cpu_model() -> str | None:
+    """The CPU's marketing name with its family and model numbers where the name alone is
+    generic, since `platform.processor()` says only 'x86_64', the same suite's wall time differed
+    2.3x between two 2-core machines, and two VMs both named just "AMD EPYC" gave different
+    quick-suite metrics."""
+    info = _cpuinfo()
+    name = info.get("model name")
+    if name and "cpu family" in info and "model" in info:
+        return f"{name} (family {info['cpu family']}, model {info['model']})"
+    return name
+
+
+def cpu_capability() -> str:
+    """The instruction set PyTorch's CPU kernels were dispatched for (AVX2, AVX512, ...): it
+    picks the vectorised kernels, so the order of floating-point sums, so the last digits."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return "unknown"
 
 
 def describe(device: torch.device | str = "cpu") -> dict:
@@ -47,6 +70,7 @@ def describe(device: torch.device | str = "cpu") -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_model": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "device": str(device),

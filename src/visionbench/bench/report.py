@@ -524,6 +524,11 @@ def _params(p: dict) -> str:
     return f"{p['params'] / 1e6:.3g} M" if p.get("params") is not None else "–"
 
 
+def _kernels(env: dict) -> str:
+    """' (AVX512 kernels)': the instruction set that decides the last digits of CPU metrics."""
+    return f" ({env['cpu_capability']} kernels)" if env.get("cpu_capability") else ""
+
+
 def markdown(ctx: dict, figs: dict) -> str:
     meta = ctx["meta"]
     env = meta.get("environment", {})
@@ -532,7 +537,8 @@ def markdown(ctx: dict, figs: dict) -> str:
         "",
         f"{meta.get('description', '')}. Command: `{meta.get('command', '')}` "
         f"({meta.get('mode', '')} mode, device {meta.get('device', '')}). Machine: "
-        f"{env.get('cpu_model') or env.get('processor')}, {env.get('cpu_count')} CPUs, {meta.get('threads') or env.get('threads')} torch threads, "
+        f"{env.get('cpu_model') or env.get('processor')}{_kernels(env)}, {env.get('cpu_count')} CPUs, "
+        f"{meta.get('threads') or env.get('threads')} torch threads, "
         f"torch {env.get('torch')}. Latency is CPU batch-1 median unless the device says otherwise.",
         "",
     ]
