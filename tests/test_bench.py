@@ -336,3 +336,23 @@ def test_every_review_suite_job_has_a_valid_config(tmp_path):
         job_config(job, tmp_path, job.seed, False, "cpu")
     for job in quick:
         job_config(job, tmp_path, job.seed, True, "cpu")
+
+
+def test_the_report_shows_the_confusion_matrix_of_the_main_comparison(tmp_path):
+    """The bias probe's colored_digits board (2 models) sorts before digits (6): its LeNet-5 at
+    0.71 was shown as "the best classifier"."""
+    from visionbench.bench.report import confusion_of_best
+
+    def board(name: str, models: int, drew: bool = True) -> dict:
+        run_dir = tmp_path / name
+        (run_dir / "samples").mkdir(parents=True)
+        if drew:
+            (run_dir / "samples" / "confusion_matrix.png").write_bytes(b"png")
+        top = {"run": f"classification/{name}", "run_dir": str(run_dir)}
+        return {"rows": [{"runs": [top]}] * models}
+
+    boards = [board("lenet5__colored_digits__s0", 2), board("mobilenetv4__digits__s0", 6)]
+    assert confusion_of_best(boards)["run"] == "classification/mobilenetv4__digits__s0"
+    boards.append(board("segmenter__shapes__s0", 7, drew=False))  # no matrix: the next board
+    assert confusion_of_best(boards)["path"].parent.parent.name == "mobilenetv4__digits__s0"
+    assert confusion_of_best([{"rows": []}]) is None
