@@ -26,9 +26,9 @@ RUNS = [  # task, model, family, dataset, metric, value, latency ms, params
 ]
 
 
-def write_fake_suite(root: Path) -> Path:
+def write_fake_suite(root: Path, runs: list[tuple] = RUNS) -> Path:
     suite = root / "fake"
-    for task, model, family, dataset, metric, value, latency, params in RUNS:
+    for task, model, family, dataset, metric, value, latency, params in runs:
         run = suite / task / f"{model}__{dataset}__s0"
         run.mkdir(parents=True)
         sizes = {"train": 100, "val": 20, "test": 50}
@@ -181,3 +181,35 @@ def test_report_sorts_filters_toggles_and_has_no_console_errors(tmp_path, browse
     tip = browser.find_element(By.ID, "tooltip")
     assert tip.is_displayed() and "lenet5" in tip.text and "accuracy 0.97" in tip.text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_plot_labels_stay_inside_the_plot_and_clear_of_each_other(tmp_path, browser):
+    """Two models at the same point wrote their names over each other, and a long name at the
+    right edge was cut (mobilenetv4_conv_small_050 in the suite's report)."""
+    from selenium.webdriver.common.by import By
+
+    runs = [
+        ("classification", "lenet5", "classic_cnn", "digits", "accuracy", 0.97, 0.5, 60_000),
+        ("classification", "capsnet_tiny", "capsule", "digits", "accuracy", 0.97, 0.5, 60_000),
+        ("classification", "mobilenetv4_conv_small_050", "mobile_cnn", "digits", "accuracy",
+         0.99, 4.0, 900_000),
+        ("classification", "vit_nano", "vit", "digits", "accuracy", 0.93, 1.0, 300_000),
+    ]  # fmt: skip
+    browser.get(write_report(write_fake_suite(tmp_path, runs)).resolve().as_uri())
+    plots = browser.find_elements(By.CSS_SELECTOR, ".chart[data-kind='scatter'] svg")
+    assert len(plots) == 2  # latency and parameters
+    for svg in plots:
+        width = float(svg.get_attribute("width"))
+        boxes = browser.execute_script(
+            "return Array.from(arguments[0].querySelectorAll('g.pt text')).map(function (t) {"
+            "var b = t.getBBox(); return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height];"
+            "});",
+            svg,
+        )
+        assert sorted(b[0] for b in boxes) == sorted(r[1] for r in runs)
+        for name, x0, _, x1, _ in boxes:
+            assert x0 >= 0 and x1 <= width, f"{name} runs out of the plot: {x0:.0f}-{x1:.0f}"
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+                assert apart, f"{a[0]} and {b[0]} overlap"

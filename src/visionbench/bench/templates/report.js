@@ -73,6 +73,26 @@
       return q !== p && q.x <= p.x && better(q.y, p.y, true) && (q.x < p.x || better(q.y, p.y, false));
     });
   }
+  // A point's name beside it: above-right, above-left, below-right or below-left, the first
+  // that stays inside the plot and clear of the names already placed (two models at the same
+  // latency wrote over each other; a long name at the right edge was cut). The width is
+  // estimated (0.6 em a character): the SVG is not in the page yet, so it cannot be measured.
+  function placeLabel(px, py, text, placed) {
+    var w = text.length * 6.6, h = 12, tries = [];
+    [[-8, 1], [-8, -1], [18, 1], [18, -1]].forEach(function (t) {
+      var right = t[1] > 0, x0 = right ? px + 9 : px - 9 - w;
+      tries.push({x: right ? px + 9 : px - 9, y: py + t[0], anchor: right ? "start" : "end",
+                  box: [x0, py + t[0] - h + 2, x0 + w, py + t[0] + 2]});
+    });
+    var clear = function (b) {
+      return b[0] >= 0 && b[2] <= W && b[1] >= M.t - 12 && b[3] <= H - M.b + 4 &&
+        placed.every(function (o) { return b[2] <= o[0] || b[0] >= o[2] || b[3] <= o[1] || b[1] >= o[3]; });
+    };
+    var inside = tries.filter(function (t) { return t.box[0] >= 0 && t.box[2] <= W; });
+    var best = tries.filter(function (t) { return clear(t.box); })[0] || inside[0] || tries[0];
+    placed.push(best.box);
+    return best;
+  }
   function scatter(div, board) {
     var key = div.getAttribute("data-x");
     var pts = board.rows.filter(function (r) { return r[key] !== null && r.value !== null; })
@@ -88,15 +108,15 @@
     var svg = el("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
     axes(svg, x, y, div.getAttribute("data-xlabel"), board.metric,
          board.task + " on " + board.setting + ": " + board.metric);
+    var placed = [];
     pts.forEach(function (p) {
       var g = el("g", {"data-family": p.row.family, "class": "pt"}, svg);
       if (!dominated(p, pts, better)) {
         el("circle", {cx: x(p.x), cy: y(p.y), r: 10, fill: "none", stroke: "#333"}, g);
       }
       el("circle", {cx: x(p.x), cy: y(p.y), r: 6, fill: colour(p.row.family)}, g);
-      var right = x(p.x) > W - 110;
-      var label = el("text", {x: x(p.x) + (right ? -9 : 9), y: y(p.y) - 8, "font-size": 11,
-                              "text-anchor": right ? "end" : "start"}, g);
+      var at = placeLabel(x(p.x), y(p.y), p.row.model, placed);
+      var label = el("text", {x: at.x, y: at.y, "font-size": 11, "text-anchor": at.anchor}, g);
       label.textContent = p.row.model;
       hover(g, p.row.model + " (" + (DATA.families[p.row.family] || p.row.family) + "): " +
             board.metric + " " + fmt(p.y) + ", " + div.getAttribute("data-xlabel") + " " + fmt(p.x));
