@@ -48,6 +48,10 @@ def test_profile_model_reports_every_quantity():
     assert p["latency_ms"]["batch"] == 1 and p["latency_ms"]["repeats"] >= 3
     assert p["throughput"]["batch"] == 4 and p["throughput"]["images_per_s"] > 0
     assert p["environment"]["device"] == "cpu" and p["environment"]["precision"] == "fp32"
+    # the peak of live activations, by hand: the convolution's output [4,4,8,8] float32 and the
+    # ReLU's beside it; the flatten is a view, the linear layer's transposed weight too
+    assert p["peak_memory_mb"] * 2**20 == 2 * (4 * 4 * 8 * 8) * 4
+    assert "op by op" in p["memory_kind"]
     # safetensors: 4 bytes per float32 parameter plus a small JSON header
     assert 4 * p["params"] < weights_bytes(model) < 4 * p["params"] + 2048
 
