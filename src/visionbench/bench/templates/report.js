@@ -107,7 +107,8 @@
     var y = scale(Math.min.apply(null, ys), Math.max.apply(null, ys), H - M.b, M.t);
     var svg = el("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
     axes(svg, x, y, div.getAttribute("data-xlabel"), board.metric,
-         board.task + " on " + board.setting + ": " + board.metric);
+         board.task + " on " + board.setting + ": " + board.metric +
+         (board.higher_is_better ? "" : " (lower is better)"));
     var placed = [];
     pts.forEach(function (p) {
       var g = el("g", {"data-family": p.row.family, "class": "pt"}, svg);
