@@ -356,3 +356,20 @@ def test_the_report_shows_the_confusion_matrix_of_the_main_comparison(tmp_path):
     boards.append(board("segmenter__shapes__s0", 7, drew=False))  # no matrix: the next board
     assert confusion_of_best(boards)["path"].parent.parent.name == "mobilenetv4__digits__s0"
     assert confusion_of_best([{"rows": []}]) is None
+
+
+def test_a_dataset_row_names_what_the_registry_says_even_under_a_reader_given_name():
+    """The textures reader names its data "textures/brick": its row had no description and no
+    licence, since only "textures" is registered."""
+    from visionbench.bench.report import dataset_rows
+    from visionbench.data.registry import DATASETS
+
+    def record(task: str, name: str) -> dict:
+        return {"task": task, "data": {"name": name, "sizes": {"train": 1}, "in_chans": 1}}
+
+    rows = dataset_rows([record("anomaly", "textures/brick"), record("classification", "digits"),
+                         record("generation", "digits"), record("classification", "mine/x")])  # fmt: skip
+    assert rows["textures/brick"]["description"] == DATASETS.get("textures").description
+    assert rows["textures/brick"]["license"] == DATASETS.get("textures").license != ""
+    assert rows["digits"]["tasks"] == "classification, generation"
+    assert rows["mine/x"]["description"] == ""  # not registered: nothing made up

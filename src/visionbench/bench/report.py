@@ -373,25 +373,11 @@ def b64(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def confusion_of_best(boards: list[dict]) -> dict | None:
-    """{"run", "path"} of the confusion matrix the report shows: the best run's, on the
-    leaderboard comparing the most models (the suite's main comparison; the bias probe's
-    colored_digits board, two models, sorts first by name and showed a 0.71 LeNet-5)."""
-    for b in sorted(boards, key=lambda b: -len(b["rows"])):
-        top = b["rows"][0]["runs"][0] if b["rows"] else None
-        cm = Path(top["run_dir"]) / "samples" / "confusion_matrix.png" if top else None
-        if cm is not None and cm.exists():
-            return {"run": top["run"], "path": cm}
-    return None
-
-
-# writing ---------------------------------------------------------------------------------------
-def context(suite_dir: Path, records: list[dict]) -> dict:
-    """Everything the templates need, computed once."""
+def dataset_rows(records: list[dict]) -> dict[str, dict]:
+    """The report's "datasets the runs read": one row per dataset name, its sizes, split, shape,
+    the tasks that read it, and the registry's description and licence."""
     from ..data.registry import DATASETS
 
-    meta = _read(suite_dir / "suite.json")
-    boards = leaderboards(records)
     datasets: dict[str, dict] = {}
     for r in records:
         d = r["data"]
@@ -411,11 +397,35 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
             },
         )
         entry["tasks"].add(r["task"])
-        if d["name"] in DATASETS:
-            spec = DATASETS.get(d["name"])
+        # the registry's name: a reader's own may add a part ("textures/brick" is "textures")
+        reg = next((n for n in (d["name"], d["name"].split("/")[0]) if n in DATASETS), None)
+        if reg is not None:
+            spec = DATASETS.get(reg)
             entry["description"], entry["license"] = spec.description, spec.license
     for d in datasets.values():
         d["tasks"] = ", ".join(sorted(d["tasks"]))
+    return datasets
+
+
+def confusion_of_best(boards: list[dict]) -> dict | None:
+    """{"run", "path"} of the confusion matrix the report shows: the best run's, on the
+    leaderboard comparing the most models (the suite's main comparison; the bias probe's
+    colored_digits board, two models, sorts first by name and showed a 0.71 LeNet-5)."""
+    for b in sorted(boards, key=lambda b: -len(b["rows"])):
+        top = b["rows"][0]["runs"][0] if b["rows"] else None
+        cm = Path(top["run_dir"]) / "samples" / "confusion_matrix.png" if top else None
+        if cm is not None and cm.exists():
+            return {"run": top["run"], "path": cm}
+    return None
+
+
+# writing ---------------------------------------------------------------------------------------
+def context(suite_dir: Path, records: list[dict]) -> dict:
+    """Everything the templates need, computed once."""
+
+    meta = _read(suite_dir / "suite.json")
+    boards = leaderboards(records)
+    datasets = dataset_rows(records)
     confusion = confusion_of_best(boards)
     compute = sorted(
         (r for r in records if r["profile"].get("latency_ms")),
