@@ -188,6 +188,16 @@ def test_review_suite_declares_data_efficiency_jobs():
     assert all("time_budget" not in j.quick and j.setting.startswith("digits-frac") for j in side)
 
 
+def test_the_quick_suite_trains_the_mce_reference_beside_the_classic_cnn():
+    """mCE needs the suite's AlexNet on the same data: without it make bench showed no mCE."""
+    from visionbench.bench.report_challenges import REFERENCE_MODELS
+    from visionbench.bench.suites import quick_selection, review_jobs
+
+    quick = {(j.model, j.setting) for j in quick_selection(review_jobs()[0])[0]}
+    refs = {s for m, s in quick if m in REFERENCE_MODELS}
+    assert refs == {"digits"} and ("lenet5", "digits") in quick
+
+
 def test_the_quick_suite_measures_bias_on_the_spurious_colour_set():
     """make bench shows bias measured: a CNN and a ViT on colored_digits (full-data runs, so the
     challenges, groups included, run on them); --full adds every classification family."""

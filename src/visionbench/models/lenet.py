@@ -86,6 +86,8 @@ class LeNet5(nn.Module):
     fixed_img_size=True,
     card="Inputs are resized to 32x32 (the paper's input size). The RBF output layer is a "
     "linear layer trained with cross-entropy.",
+    # the family's quick-suite model beside alexnet_tiny (which opts in as the mCE reference)
+    bench_jobs=({"task": "classification", "in_quick": True},),
     recipes={
         "small": Recipe(
             optimizer="adamw",
