@@ -373,3 +373,15 @@ def test_a_dataset_row_names_what_the_registry_says_even_under_a_reader_given_na
     assert rows["textures/brick"]["license"] == DATASETS.get("textures").license != ""
     assert rows["digits"]["tasks"] == "classification, generation"
     assert rows["mine/x"]["description"] == ""  # not registered: nothing made up
+
+
+def test_the_quick_suite_names_what_it_leaves_out_with_the_setting():
+    """capsnet_tiny runs on digits in --quick; the note said "capsnet_tiny (classification)" as if
+    it did not run at all (it is left out on colored_digits and the learning-curve shares)."""
+    from visionbench.bench.suites import quick_selection
+
+    kept, notes = quick_selection(review_jobs()[0])
+    assert ("capsnet_tiny", "digits") in {(j.model, j.setting) for j in kept}
+    note = notes[0]
+    assert "capsnet_tiny (classification on colored_digits, digits-frac0.05" in note
+    assert "capsnet_tiny (classification)" not in note and "(classification on digits)" in note

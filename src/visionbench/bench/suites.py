@@ -264,12 +264,15 @@ def quick_selection(jobs: list[Job]) -> tuple[list[Job], list[str]]:
             chosen = [candidates[0] if len(candidates) == 1 else min(candidates, key=job_cost)]
         keep |= {j.key for j in chosen}
     kept = [j for j in jobs if j.key in keep]
-    left = sorted({f"{j.model} ({j.task})" for j in jobs if j.key not in keep})
-    notes = (
-        [f"left out of --quick (a cheaper model of the same family runs): {', '.join(left)}"]
-        if left
-        else []
-    )
+    # named with the setting: capsnet_tiny runs on digits but not on colored_digits, and
+    # "capsnet_tiny (classification)" read as if it did not run at all
+    settings: dict[tuple[str, str], set[str]] = {}
+    for j in jobs:
+        if j.key not in keep:
+            settings.setdefault((j.model, j.task), set()).add(j.setting)
+    left = [f"{m} ({t} on {', '.join(sorted(s))})" for (m, t), s in sorted(settings.items())]
+    why = "per family, task and setting the cheapest model runs, and the models that opt in"
+    notes = [f"left out of --quick ({why}; --full runs all): {', '.join(left)}"] if left else []
     return kept, notes
 
 
