@@ -422,7 +422,6 @@ def confusion_of_best(boards: list[dict]) -> dict | None:
 # writing ---------------------------------------------------------------------------------------
 def context(suite_dir: Path, records: list[dict]) -> dict:
     """Everything the templates need, computed once."""
-
     meta = _read(suite_dir / "suite.json")
     boards = leaderboards(records)
     datasets = dataset_rows(records)
