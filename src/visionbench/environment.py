@@ -39,8 +39,7 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def cpu_model() -> str | None:
-    """The CPU's marketing name with its family and model numbers where the name alone is
-    generic, since `platform.processor()` says only 'x86_64', the same suite's wall time differed
+    """The CPU's marketing name with cpuinfo's family and model numbers (x86), since `platform.processor()` says only 'x86_64', the same suite's wall time differed
     2.3x between two 2-core machines, and two VMs both named just "AMD EPYC" gave different
     quick-suite metrics."""
     info = _cpuinfo()

@@ -158,6 +158,13 @@ def _class_scores(task, model, batches) -> bool:
     )
 
 
+def scored_size(challenges: dict) -> str:
+    """'HxW px input' when every image the model saw in a challenges.json had one size (the quick
+    form's restoration crops, a classifier's resize), '' where sizes differed."""
+    size = challenges.get("input_size")
+    return f"{size[0]}x{size[1]} px input" if size else ""
+
+
 def _json_safe(x):
     if isinstance(x, dict):
         return {str(k): _json_safe(v) for k, v in x.items()}

@@ -90,11 +90,8 @@ class _LiveTensorBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        given = {
-            id(_storage(a)) for a in tree_flatten((args, kwargs))[0] if _storage(a) is not None
-        }
-        for t in tree_flatten(out)[0]:
-            st = _storage(t)
+        given = {id(st) for st in map(_storage, tree_flatten((args, kwargs))[0]) if st is not None}
+        for st in map(_storage, tree_flatten(out)[0]):
             if st is None or id(st) in given:
                 continue
             ref = self._refs.get(id(st))

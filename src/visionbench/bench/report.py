@@ -432,6 +432,7 @@ def context(suite_dir: Path, records: list[dict]) -> dict:
     )
     return {
         "meta": meta,
+        "cpu": cpu_text(meta.get("environment") or {}),
         "records": records,
         "boards": boards,
         "families": family_rows(boards),
@@ -539,9 +540,11 @@ def _params(p: dict) -> str:
     return f"{p['params'] / 1e6:.3g} M" if p.get("params") is not None else "–"
 
 
-def _kernels(env: dict) -> str:
-    """' (AVX512 kernels)': the instruction set that decides the last digits of CPU metrics."""
-    return f" ({env['cpu_capability']} kernels)" if env.get("cpu_capability") else ""
+def cpu_text(env: dict) -> str:
+    """The machine line's CPU for both report formats: its name and the instruction set torch
+    dispatched for, which decides the last digits of CPU metrics."""
+    name = env.get("cpu_model") or env.get("processor") or "unknown CPU"
+    return f"{name} ({env['cpu_capability']} kernels)" if env.get("cpu_capability") else name
 
 
 def markdown(ctx: dict, figs: dict) -> str:
@@ -552,7 +555,7 @@ def markdown(ctx: dict, figs: dict) -> str:
         "",
         f"{meta.get('description', '')}. Command: `{meta.get('command', '')}` "
         f"({meta.get('mode', '')} mode, device {meta.get('device', '')}). Machine: "
-        f"{env.get('cpu_model') or env.get('processor')}{_kernels(env)}, {env.get('cpu_count')} CPUs, "
+        f"{cpu_text(env)}, {env.get('cpu_count')} CPUs, "
         f"{meta.get('threads') or env.get('threads')} torch threads, "
         f"torch {env.get('torch')}. Latency is CPU batch-1 median unless the device says otherwise.",
         "",

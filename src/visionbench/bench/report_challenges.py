@@ -95,6 +95,7 @@ def challenge_rows(records: list[dict]) -> list[dict]:
 
 
 def _row(base: dict, r: dict, c: dict) -> dict:
+    from ..analysis.challenges import scored_size
     from ..analysis.robustness import worst_attack
 
     cor, metric = c["corruptions"], c["metric"]
@@ -107,15 +108,13 @@ def _row(base: dict, r: dict, c: dict) -> dict:
     sal = c.get("saliency") or {}
     energy = (c.get("energy") or {}).get("inference") or {}
     training_energy = (c.get("energy") or {}).get("training")
-    size = c.get("input_size")
+    size = scored_size(c)
     return {
         **base,
         "dataset": r.get("dataset"),
         # the size the model was scored at: the quick form may evaluate crops (restoration), so
         # its clean score need not be the leaderboard's
-        "scored_on": f"{r.get('dataset')}, {size[0]}x{size[1]} px input"
-        if size
-        else r.get("dataset"),
+        "scored_on": f"{r.get('dataset')}, {size}" if size else r.get("dataset"),
         "metric": metric,
         "higher_is_better": hib,
         "clean": (c.get("clean") or {}).get(metric),

@@ -8,12 +8,6 @@ import argparse
 from .common import at_least, console, print_json, print_table
 
 
-def _size(size) -> str:
-    """The title's "HxW px input" where every image the model saw had one size (the quick
-    form's restoration crops, a classifier's resize); nothing where sizes differed."""
-    return f", {size[0]}x{size[1]} px input" if size else ""
-
-
 def _f(v, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -89,7 +83,7 @@ def rows(c: dict) -> list[dict]:
 
 
 def cmd_challenges(args: argparse.Namespace) -> int:
-    from ..analysis.challenges import FULL, QUICK, challenges_run
+    from ..analysis.challenges import FULL, QUICK, challenges_run, scored_size
     from ..environment import resolve_device
 
     c = challenges_run(
@@ -103,10 +97,10 @@ def cmd_challenges(args: argparse.Namespace) -> int:
     if args.json:
         print_json(c)
         return 0
-    title = (
-        f"challenges ({c['form']}): {c['model']} on {c['dataset']} ({c['images']} of "
-        f"{c['test_images']} test images{_size(c.get('input_size'))})"
+    seen = ", ".join(
+        filter(None, [f"{c['images']} of {c['test_images']} test images", scored_size(c)])
     )
+    title = f"challenges ({c['form']}): {c['model']} on {c['dataset']} ({seen})"
     print_table(rows(c), ["measure", "value"], title=title)
     pic = (c.get("saliency") or {}).get("picture")
     console.print(
